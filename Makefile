@@ -1,0 +1,73 @@
+# py: Python for the Erlang ecosystem.
+#
+#   make test    install what is missing, build, run every test suite
+#   make demo    build and run a short walk-through
+#   make shell   an Erlang shell with py started
+#   make bench   print the benchmark figures
+#   make check   lint: cargo fmt/clippy, xref, dialyzer
+#
+# PYTHON is the one Python used both to build (link) and to embed.
+PYTHON ?= /usr/bin/python3
+REBAR ?= rebar3
+export PYTHON
+
+TEST_VENV := _build/test-venv
+EBIN := _build/default/lib/py/ebin
+
+.PHONY: all deps build compile extra test cargo-test eunit ct lfe-test demo shell bench check clean
+
+all: build
+
+deps:
+	@sh tools/ensure-deps.sh
+
+build: deps
+	$(REBAR) compile
+
+compile: build
+
+$(TEST_VENV)/bin/python:
+	sh tools/test-venv.sh $(TEST_VENV)
+
+test: build $(TEST_VENV)/bin/python cargo-test eunit ct lfe-test
+
+# Unit tests link the NIF crate into an executable without the BEAM: its
+# enif_* symbols must stay unresolved until called (never, in these tests).
+cargo-test:
+	PYO3_PYTHON=$(PYTHON) CARGO_TARGET_DIR=target/unit RUSTFLAGS="-C relro-level=partial" \
+		cargo test --release -p py_nif
+
+eunit:
+	PY_TEST_VENV=$(CURDIR)/$(TEST_VENV) $(REBAR) eunit
+
+ct:
+	PY_TEST_VENV=$(CURDIR)/$(TEST_VENV) $(REBAR) ct --dir test
+
+lfe-test:
+	@sh lfe/run-tests.sh
+
+EXTRA := _build/extra
+
+extra: build
+	@mkdir -p $(EXTRA)
+	erlc -o $(EXTRA) examples/*.erl bench/*.erl
+
+demo: extra
+	erl -noshell -pa $(EBIN) -pa $(EXTRA) -eval 'py_demo:main(), halt().'
+
+shell: build
+	erl -pa $(EBIN) -eval 'ok = py:start().'
+
+bench: extra
+	erl -noshell +sbwt none -pa $(EBIN) -pa $(EXTRA) -eval 'py_bench:main(), halt().'
+
+check: build
+	cargo fmt --all -- --check
+	PYO3_PYTHON=$(PYTHON) cargo clippy --release -p py_nif --all-targets -- -D warnings
+	$(REBAR) xref
+	$(REBAR) dialyzer
+
+clean:
+	$(REBAR) clean
+	cargo clean
+	rm -rf priv/py_nif.so priv/python

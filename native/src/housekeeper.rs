@@ -1,0 +1,95 @@
+//! One background OS thread that does the work that needs the GIL but is
+//! requested from scheduler threads, where taking the GIL could block the
+//! scheduler: dropping Python objects released by the Erlang GC, and
+//! raising the interrupt exception in a worker whose caller timed out.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
+
+use crossbeam_channel::{unbounded, Receiver, Sender};
+use pyo3::ffi;
+use pyo3::prelude::*;
+
+use crate::runtime;
+use crate::worker::WorkerShared;
+
+enum Chore {
+    Release(Py<PyAny>),
+    Interrupt(Arc<WorkerShared>, u64),
+}
+
+static CHORES: OnceLock<Sender<Chore>> = OnceLock::new();
+
+/// Starts the housekeeper (once; later calls are no-ops).
+pub fn start() -> Result<(), std::io::Error> {
+    if CHORES.get().is_some() {
+        return Ok(());
+    }
+    let (tx, rx) = unbounded();
+    if CHORES.set(tx).is_ok() {
+        std::thread::Builder::new()
+            .name("py-housekeeper".into())
+            .spawn(move || run(rx))?;
+    }
+    Ok(())
+}
+
+/// Drops `obj` later, on a thread that holds the GIL.
+pub fn release(obj: Py<PyAny>) {
+    match CHORES.get() {
+        Some(tx) => {
+            if let Err(e) = tx.send(Chore::Release(obj)) {
+                // No housekeeper (the VM is going down): leaking is the only
+                // safe choice without the GIL.
+                std::mem::forget(e.into_inner());
+            }
+        }
+        None => std::mem::forget(obj),
+    }
+}
+
+/// Asks for the job `seq` running on `worker` to be interrupted.
+pub fn interrupt(worker: Arc<WorkerShared>, seq: u64) {
+    if let Some(tx) = CHORES.get() {
+        let _ = tx.send(Chore::Interrupt(worker, seq));
+    }
+}
+
+fn run(rx: Receiver<Chore>) {
+    while let Ok(first) = rx.recv() {
+        Python::attach(|py| {
+            do_chore(py, first);
+            // Drain what queued up meanwhile under the same GIL hold.
+            for _ in 0..4096 {
+                match rx.try_recv() {
+                    Ok(chore) => do_chore(py, chore),
+                    Err(_) => break,
+                }
+            }
+        });
+    }
+}
+
+fn do_chore(py: Python<'_>, chore: Chore) {
+    match chore {
+        Chore::Release(obj) => drop(obj),
+        Chore::Interrupt(worker, seq) => {
+            // Holding the GIL, the worker cannot finish its job under us:
+            // it clears `running` and any pending interrupt with the GIL held.
+            if worker.running.load(Ordering::Acquire) != seq {
+                return;
+            }
+            let Ok(types) = runtime::beam_types() else {
+                return;
+            };
+            let ident = worker.py_ident.load(Ordering::Acquire);
+            worker.interrupt_pending.store(true, Ordering::Release);
+            // SAFETY: we hold the GIL; the exception type is a live type
+            // object; the ident is the worker's Python thread id.
+            unsafe {
+                ffi::PyThreadState_SetAsyncExc(ident as _, types.interrupted.as_ptr());
+            }
+            let _ = py;
+        }
+    }
+}

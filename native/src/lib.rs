@@ -1,0 +1,26 @@
+//! `py_nif`: CPython embedded in the BEAM.
+//!
+//! The crate owns one Python interpreter per VM, a set of worker OS threads
+//! that run Python on behalf of Erlang callers, and the direct conversion
+//! between Erlang terms and Python objects. The Erlang side (`src_erl/`) is
+//! a thin layer that picks a worker, submits a request and waits for the
+//! reply message.
+
+mod atoms;
+mod error;
+mod exception;
+mod handle;
+mod housekeeper;
+mod nifs;
+mod request;
+mod resolve;
+mod runtime;
+mod term_budget;
+mod to_erlang;
+mod to_python;
+mod worker;
+
+pub use error::PyNifError;
+pub use resolve::split_dotted;
+
+rustler::init!("py_nif", load = nifs::load);

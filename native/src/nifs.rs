@@ -1,0 +1,122 @@
+//! The NIF entry points (`py_nif` in Erlang). Everything that may take
+//! longer than a millisecond runs on a dirty scheduler; `submit` on a normal
+//! scheduler only copies terms proven small by `term_budget`.
+
+use std::sync::atomic::Ordering;
+
+use rustler::{Encoder, Env, Term};
+
+use crate::atoms;
+use crate::housekeeper;
+use crate::runtime;
+use crate::term_budget::{within_budget, CELL_BUDGET};
+use crate::worker::{self, Submitted, WorkerRes, STATE_BUSY, STATE_IDLE};
+
+pub fn load(_env: Env, _info: Term) -> bool {
+    true
+}
+
+/// Starts the interpreter (once per OS process) with `python_path` in front
+/// of `sys.path`. `{ok, started}` the first time, `{ok, running}` after.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn init<'a>(env: Env<'a>, python_path: Vec<String>) -> Term<'a> {
+    if let Err(e) = housekeeper::start() {
+        return (atoms::error(), e.to_string()).encode(env);
+    }
+    match runtime::start(&python_path) {
+        Ok(true) => (atoms::ok(), rustler::Atom::from_str(env, "started").ok()).encode(env),
+        Ok(false) => (atoms::ok(), atoms::already_started()).encode(env),
+        Err(e) => (atoms::error(), e.to_string()).encode(env),
+    }
+}
+
+#[rustler::nif(schedule = "DirtyCpu")]
+fn start_worker(env: Env<'_>) -> Term<'_> {
+    if !runtime::is_started() {
+        return (atoms::error(), "the Python runtime is not started").encode(env);
+    }
+    match worker::start(env, env.pid()) {
+        Ok(res) => (atoms::ok(), res).encode(env),
+        Err(e) => (atoms::error(), e.to_string()).encode(env),
+    }
+}
+
+fn submitted(env: Env<'_>, s: Submitted) -> Term<'_> {
+    match s {
+        Submitted::Seq(seq) => seq.encode(env),
+        Submitted::Stopped => atoms::stopped().encode(env),
+    }
+}
+
+/// Queues `Request` on the worker; the reply comes as `{Ref, Result}`.
+/// Returns the job's sequence number, `stopped`, or `big` when the request
+/// is too large to copy here (then use `submit_dirty/3`).
+#[rustler::nif]
+fn submit<'a>(
+    env: Env<'a>,
+    worker: rustler::ResourceArc<WorkerRes>,
+    reference: Term<'a>,
+    request: Term<'a>,
+) -> Term<'a> {
+    if !within_budget(request, CELL_BUDGET) {
+        return atoms::big().encode(env);
+    }
+    submitted(env, worker.shared.submit(env.pid(), reference, request))
+}
+
+#[rustler::nif(schedule = "DirtyCpu")]
+fn submit_dirty<'a>(
+    env: Env<'a>,
+    worker: rustler::ResourceArc<WorkerRes>,
+    reference: Term<'a>,
+    request: Term<'a>,
+) -> Term<'a> {
+    submitted(env, worker.shared.submit(env.pid(), reference, request))
+}
+
+/// Called by a caller that stopped waiting for job `Seq`: `replied` (the
+/// reply is in its mailbox) or `cancelled` (no reply will come; a running
+/// job is interrupted).
+#[rustler::nif]
+fn cancel(worker: rustler::ResourceArc<WorkerRes>, seq: u64) -> rustler::Atom {
+    worker.shared.cancel(seq)
+}
+
+/// Stops the worker thread once the jobs queued before are answered.
+#[rustler::nif]
+fn stop_worker(worker: rustler::ResourceArc<WorkerRes>) -> rustler::Atom {
+    worker.shared.stop();
+    atoms::ok()
+}
+
+#[rustler::nif]
+fn worker_info(env: Env<'_>, worker: rustler::ResourceArc<WorkerRes>) -> Term<'_> {
+    let s = &worker.shared;
+    let state = match s.state.load(Ordering::Acquire) {
+        STATE_IDLE => atoms::idle(),
+        STATE_BUSY => atoms::busy(),
+        _ => atoms::stopped(),
+    };
+    rustler::term_map!(env, {
+        rustler::Atom::from_str(env, "id").unwrap_or(atoms::undefined()) => s.id,
+        rustler::Atom::from_str(env, "queue").unwrap_or(atoms::undefined()) => s.queue_len(),
+        rustler::Atom::from_str(env, "state").unwrap_or(atoms::undefined()) => state,
+        rustler::Atom::from_str(env, "calls").unwrap_or(atoms::undefined()) => s.calls.load(Ordering::Relaxed),
+        rustler::Atom::from_str(env, "errors").unwrap_or(atoms::undefined()) => s.errors.load(Ordering::Relaxed),
+    })
+}
+
+/// Cheap: the queue length alone, for the least-loaded scheduler.
+#[rustler::nif]
+fn queue_len(worker: rustler::ResourceArc<WorkerRes>) -> usize {
+    worker.shared.queue_len()
+}
+
+#[rustler::nif]
+fn build_info(env: Env<'_>) -> Term<'_> {
+    rustler::term_map!(env, {
+        rustler::Atom::from_str(env, "libpython").unwrap_or(atoms::undefined()) => runtime::LIBPYTHON,
+        rustler::Atom::from_str(env, "python").unwrap_or(atoms::undefined()) => runtime::PYTHON_EXE,
+        rustler::Atom::from_str(env, "started").unwrap_or(atoms::undefined()) => runtime::is_started(),
+    })
+}

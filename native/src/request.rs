@@ -1,0 +1,338 @@
+//! Requests from Erlang and their execution on a worker thread.
+//!
+//! A request is a tuple built by the `py` module:
+//!
+//! | request | meaning |
+//! | --- | --- |
+//! | `{call, Flags, Target, Args, Kwargs}` | call `Target(*Args, **Kwargs)` |
+//! | `{getattr, Flags, Target, Name}` | `getattr(Target, Name)`; `Name` may be dotted |
+//! | `{resolve, Flags, Path}` | the object a dotted path names |
+//! | `{value, Flags, Term}` | `Term` converted to Python and back (a handle's value) |
+//! | `{eval, Flags, Code, Vars}` | evaluate an expression in the worker namespace |
+//! | `{exec, Flags, Code, Vars}` | run statements in the worker namespace |
+//!
+//! `Target` is `{Module, Name}` (atoms, binaries or charlists), a dotted name,
+//! an object handle, `{'$py_value', Term}` (the term itself as the object),
+//! or `{Object, Name}` with `Object` one of the last two (a method). `Flags` is an integer: bit 0 returns strings as
+//! charlists, bit 1 keeps the result in Python as a handle.
+//!
+//! The reply is `{ok, Value}` or `{error, Reason}`.
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyModule, PyString, PyTuple};
+use rustler::types::tuple::get_tuple;
+use rustler::{Binary, Encoder, Env, Term, TermType};
+
+use crate::atoms;
+use crate::exception::exception_term;
+use crate::resolve::{get_attrs, resolve_path, split_dotted};
+use crate::runtime::{self, BeamTypes};
+use crate::to_erlang::{EncodeError, Encoder2, Options};
+use crate::to_python::{decode_kwargs, kwarg_name, Badarg, DecodeError, Decoder};
+use crate::worker::WorkerState;
+
+/// Why a request failed, before it becomes an `{error, _}` term.
+enum Failure<'a> {
+    Badarg(Badarg<'a>),
+    Python(PyErr),
+    Result(EncodeError),
+}
+
+impl<'a> From<DecodeError<'a>> for Failure<'a> {
+    fn from(e: DecodeError<'a>) -> Self {
+        match e {
+            DecodeError::Badarg(b) => Failure::Badarg(b),
+            DecodeError::Python(p) => Failure::Python(p),
+        }
+    }
+}
+
+impl From<PyErr> for Failure<'_> {
+    fn from(e: PyErr) -> Self {
+        Failure::Python(e)
+    }
+}
+
+fn bad_request(term: Term<'_>) -> Failure<'_> {
+    Failure::Badarg(Badarg {
+        why: atoms::bad_request(),
+        term,
+    })
+}
+
+/// Runs `request` and returns the reply term (`{ok, _}` or `{error, _}`).
+pub fn execute<'a>(
+    py: Python<'_>,
+    env: Env<'a>,
+    state: &mut WorkerState,
+    request: Term<'a>,
+) -> Term<'a> {
+    let types = match runtime::beam_types() {
+        Ok(t) => t,
+        Err(e) => return (atoms::error(), e.to_string()).encode(env),
+    };
+    let globals = state.globals.clone_ref(py).into_bound(py);
+    let outcome = run(py, env, state, types, &globals, request);
+    match outcome {
+        Ok(term) => (atoms::ok(), term).encode(env),
+        Err(failure) => (atoms::error(), failure_term(py, env, state, types, failure)).encode(env),
+    }
+}
+
+fn failure_term<'a>(
+    py: Python<'_>,
+    env: Env<'a>,
+    state: &mut WorkerState,
+    types: &BeamTypes,
+    failure: Failure<'a>,
+) -> Term<'a> {
+    match failure {
+        Failure::Badarg(b) => (atoms::py_badarg(), b.why, b.term).encode(env),
+        Failure::Python(e) => exception_term(py, env, &e),
+        Failure::Result(EncodeError::Python(e)) => exception_term(py, env, &e),
+        Failure::Result(EncodeError::Result { why, obj }) => {
+            let mut enc = Encoder2 {
+                env,
+                py,
+                types,
+                state,
+                opts: Options::default(),
+            };
+            let handle = enc.handle(obj.bind(py));
+            (atoms::py_badresult(), why, handle).encode(env)
+        }
+    }
+}
+
+fn run<'a, 'py>(
+    py: Python<'py>,
+    env: Env<'a>,
+    state: &mut WorkerState,
+    types: &BeamTypes,
+    globals: &Bound<'py, PyDict>,
+    request: Term<'a>,
+) -> Result<Term<'a>, Failure<'a>> {
+    let parts = get_tuple(request).map_err(|_| bad_request(request))?;
+    if parts.len() < 3 {
+        return Err(bad_request(request));
+    }
+    let op = parts[0]
+        .atom_to_string()
+        .map_err(|_| bad_request(request))?;
+    let flags: u64 = parts[1].decode().map_err(|_| bad_request(request))?;
+    let opts = Options::from_flags(flags);
+    let dec = Decoder { py, types };
+    let result = match (op.as_str(), parts.len()) {
+        ("call", 5) => {
+            let target = target_object(py, state, globals, &dec, parts[2])?;
+            let args = decode_args(&dec, parts[3])?;
+            let kwargs = decode_kwargs(&dec, parts[4])?;
+            target.call(args, kwargs.as_ref())?
+        }
+        ("getattr", 4) => {
+            let target = target_object(py, state, globals, &dec, parts[2])?;
+            let name = kwarg_name(parts[3]).ok_or_else(|| name_error(parts[3]))?;
+            let names = split_dotted(&name).ok_or_else(|| name_error(parts[3]))?;
+            get_attrs(target, &names, 0, &name)?
+        }
+        ("resolve", 3) => {
+            let path = kwarg_name(parts[2]).ok_or_else(|| name_error(parts[2]))?;
+            resolve_path(py, globals, &path)?
+        }
+        ("value", 3) => dec.decode(parts[2])?,
+        ("eval", 4) | ("exec", 4) => {
+            let code = code_text(parts[2])?;
+            bind_vars(&dec, globals, parts[3])?;
+            let builtins = py.import("builtins")?;
+            if op == "eval" {
+                builtins.call_method1("eval", (code, globals))?
+            } else {
+                builtins.call_method1("exec", (code, globals))?
+            }
+        }
+        _ => return Err(bad_request(request)),
+    };
+    let mut enc = Encoder2 {
+        env,
+        py,
+        types,
+        state,
+        opts,
+    };
+    enc.encode(&result).map_err(Failure::Result)
+}
+
+fn name_error(term: Term<'_>) -> Failure<'_> {
+    Failure::Badarg(Badarg {
+        why: atoms::bad_name(),
+        term,
+    })
+}
+
+fn decode_args<'py, 'a>(
+    dec: &Decoder<'py, '_>,
+    term: Term<'a>,
+) -> Result<Bound<'py, PyTuple>, Failure<'a>> {
+    let list = dec.decode(term)?;
+    match list.cast_into::<pyo3::types::PyList>() {
+        Ok(list) => Ok(list.to_tuple()),
+        Err(_) => Err(Failure::Badarg(Badarg {
+            why: atoms::bad_request(),
+            term,
+        })),
+    }
+}
+
+/// The object a request targets: a handle, `{Module, Name}` or a dotted
+/// name.
+fn target_object<'py, 'a>(
+    py: Python<'py>,
+    state: &mut WorkerState,
+    globals: &Bound<'py, PyDict>,
+    dec: &Decoder<'py, '_>,
+    term: Term<'a>,
+) -> Result<Bound<'py, PyAny>, Failure<'a>> {
+    match term.get_type() {
+        TermType::Tuple => {
+            let items = get_tuple(term).map_err(|_| name_error(term))?;
+            if items.len() == 2 && items[0] == atoms::py_value().to_term(term.get_env()) {
+                // `{'$py_value', Term}`: the term itself is the object.
+                return Ok(dec.decode(items[1])?);
+            }
+            if items.len() == 2 {
+                // `{Module, Name}`, or `{Object, MethodName}` for methods.
+                let base = if items[0].is_tuple() {
+                    target_object(py, state, globals, dec, items[0])?
+                } else {
+                    module_object(py, state, globals, items[0])?
+                };
+                return attribute(py, state, base, items[0], items[1]);
+            }
+            // An object handle (or anything else, which then is called).
+            Ok(dec.decode(term)?)
+        }
+        TermType::Atom | TermType::Binary | TermType::List => {
+            let path = kwarg_name(term).ok_or_else(|| name_error(term))?;
+            Ok(resolve_path(py, globals, &path)?)
+        }
+        _ => Ok(dec.decode(term)?),
+    }
+}
+
+/// The module (or object) named by `term`, cached per atom when it is a
+/// module: modules are not replaced once imported (`importlib.reload`
+/// re-executes into the same module object).
+fn module_object<'py, 'a>(
+    py: Python<'py>,
+    state: &mut WorkerState,
+    globals: &Bound<'py, PyDict>,
+    term: Term<'a>,
+) -> Result<Bound<'py, PyAny>, Failure<'a>> {
+    let key = rustler::Atom::from_term(term).ok();
+    if let Some(key) = key {
+        if let Some(m) = state.modules.get(&key) {
+            return Ok(m.bind(py).clone());
+        }
+    }
+    let path = kwarg_name(term).ok_or_else(|| name_error(term))?;
+    let obj = resolve_path(py, globals, &path)?;
+    if let (Some(key), true) = (key, obj.is_instance_of::<PyModule>() && path != "__main__") {
+        state.modules.insert(key, obj.clone().unbind());
+    }
+    Ok(obj)
+}
+
+fn attribute<'py, 'a>(
+    py: Python<'py>,
+    state: &mut WorkerState,
+    obj: Bound<'py, PyAny>,
+    module_term: Term<'a>,
+    name_term: Term<'a>,
+) -> Result<Bound<'py, PyAny>, Failure<'a>> {
+    let module_name = kwarg_name(module_term).unwrap_or_else(|| {
+        obj.get_type()
+            .name()
+            .map(|n| format!("<{n} object>"))
+            .unwrap_or_default()
+    });
+    if module_name == "__main__" {
+        // The namespace is a dict: look names up as items.
+        let name = kwarg_name(name_term).ok_or_else(|| name_error(name_term))?;
+        let path = format!("__main__.{name}");
+        let globals = obj.cast_into::<PyDict>().map_err(PyErr::from)?;
+        return Ok(resolve_path(py, &globals, &path)?);
+    }
+    if let Ok(key) = rustler::Atom::from_term(name_term) {
+        let name = match state.names.get(&key) {
+            Some(n) => n.bind(py).clone(),
+            None => {
+                let text = name_term.atom_to_string().map_err(|_| name_error(name_term))?;
+                if text.contains('.') {
+                    let parts = split_dotted(&text).ok_or_else(|| name_error(name_term))?;
+                    let path = format!("{module_name}.{text}");
+                    return Ok(get_attrs(obj, &parts, 0, &path)?);
+                }
+                let n = PyString::intern(py, &text);
+                state.names.insert(key, n.clone().unbind());
+                n
+            }
+        };
+        return obj.getattr(&name).map_err(|e| {
+            let text = name_term.atom_to_string().unwrap_or_default();
+            Failure::Python(
+                if e.is_instance_of::<pyo3::exceptions::PyAttributeError>(py) {
+                    pyo3::exceptions::PyAttributeError::new_err(format!(
+                        "'{module_name}' has no attribute '{text}' (resolving '{module_name}.{text}')"
+                    ))
+                } else {
+                    e
+                },
+            )
+        });
+    }
+    let text = kwarg_name(name_term).ok_or_else(|| name_error(name_term))?;
+    let parts = split_dotted(&text).ok_or_else(|| name_error(name_term))?;
+    let path = format!("{module_name}.{text}");
+    Ok(get_attrs(obj, &parts, 0, &path)?)
+}
+
+/// Source code: a binary or an iolist of UTF-8 text, not empty.
+fn code_text(term: Term<'_>) -> Result<String, Failure<'_>> {
+    let bin = if term.is_binary() {
+        Binary::from_term(term).ok()
+    } else {
+        Binary::from_iolist(term).ok()
+    };
+    let bad = || {
+        Failure::Badarg(Badarg {
+            why: atoms::bad_code(),
+            term,
+        })
+    };
+    let bin = bin.ok_or_else(bad)?;
+    let text = std::str::from_utf8(bin.as_slice()).map_err(|_| bad())?;
+    if text.trim().is_empty() {
+        return Err(bad());
+    }
+    Ok(text.to_owned())
+}
+
+/// Binds `Vars` (a map of atom or binary names to terms) in `globals`.
+fn bind_vars<'a>(
+    dec: &Decoder<'_, '_>,
+    globals: &Bound<'_, PyDict>,
+    vars: Term<'a>,
+) -> Result<(), Failure<'a>> {
+    if vars.is_empty_list() {
+        return Ok(());
+    }
+    let iter = rustler::types::map::MapIterator::new(vars).ok_or(Failure::Badarg(Badarg {
+        why: atoms::bad_kwargs(),
+        term: vars,
+    }))?;
+    for (k, v) in iter {
+        let name = kwarg_name(k).ok_or_else(|| name_error(k))?;
+        globals.set_item(name, dec.decode(v)?)?;
+    }
+    Ok(())
+}

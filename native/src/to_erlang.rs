@@ -1,0 +1,259 @@
+//! Python object -> Erlang term, following the table in DESIGN.md.
+//!
+//! Exact types map to values; everything else (subclasses included, so that
+//! an `OrderedDict` or a named tuple keeps its type) becomes an object
+//! handle `{'$py', TypeName, Resource}`.
+
+use num_bigint::BigInt;
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple, PyType};
+use rustler::types::binary::NewBinary;
+use rustler::{Atom, Encoder, Env, Term};
+
+use crate::atoms;
+use crate::handle::PyHandle;
+use crate::runtime::BeamTypes;
+use crate::to_python::MAX_DEPTH;
+use crate::worker::WorkerState;
+
+/// Per-call conversion options (bits of the request's flags).
+#[derive(Clone, Copy, Default)]
+pub struct Options {
+    /// `str` comes back as a charlist instead of a UTF-8 binary.
+    pub charlists: bool,
+    /// The result stays in Python: always a handle.
+    pub handle: bool,
+}
+
+impl Options {
+    pub fn from_flags(flags: u64) -> Self {
+        Options {
+            charlists: flags & 1 != 0,
+            handle: flags & 2 != 0,
+        }
+    }
+}
+
+/// A Python value that cannot become a term: `{py_badresult, Why, Handle}`.
+pub enum EncodeError {
+    Result { why: Atom, obj: Py<PyAny> },
+    Python(PyErr),
+}
+
+impl From<PyErr> for EncodeError {
+    fn from(e: PyErr) -> Self {
+        EncodeError::Python(e)
+    }
+}
+
+pub struct Encoder2<'a, 'py, 's> {
+    pub env: Env<'a>,
+    pub py: Python<'py>,
+    pub types: &'s BeamTypes,
+    pub state: &'s mut WorkerState,
+    pub opts: Options,
+}
+
+impl<'a, 'py> Encoder2<'a, 'py, '_> {
+    pub fn encode(&mut self, obj: &Bound<'py, PyAny>) -> Result<Term<'a>, EncodeError> {
+        if self.opts.handle {
+            return Ok(self.handle(obj));
+        }
+        self.encode_at(obj, 0)
+    }
+
+    fn encode_at(&mut self, obj: &Bound<'py, PyAny>, depth: usize) -> Result<Term<'a>, EncodeError> {
+        let env = self.env;
+        let tp = obj.get_type_ptr();
+        // SAFETY (all `&raw mut ffi::Py*_Type` below): taking the address of
+        // CPython's static type objects, only compared, never written.
+        unsafe {
+            if tp == &raw mut ffi::PyLong_Type {
+                return self.encode_int(obj);
+            }
+            if tp == &raw mut ffi::PyFloat_Type {
+                let f = ffi::PyFloat_AS_DOUBLE(obj.as_ptr());
+                return Ok(encode_float(env, f));
+            }
+            if tp == &raw mut ffi::PyUnicode_Type {
+                return self.encode_str(obj);
+            }
+            if tp == &raw mut ffi::PyBool_Type {
+                return Ok((obj.as_ptr() == ffi::Py_True()).encode(env));
+            }
+            if obj.is_none() {
+                return Ok(atoms::undefined().encode(env));
+            }
+            if tp == &raw mut ffi::PyList_Type {
+                return self.encode_list(obj, depth);
+            }
+            if tp == &raw mut ffi::PyTuple_Type {
+                return self.encode_tuple(obj, depth);
+            }
+            if tp == &raw mut ffi::PyDict_Type {
+                return self.encode_dict(obj, depth);
+            }
+            if tp == &raw mut ffi::PyBytes_Type {
+                let bytes = obj.cast::<PyBytes>().map_err(PyErr::from)?;
+                return Ok(make_binary(env, bytes.as_bytes()));
+            }
+            if tp == &raw mut ffi::PyByteArray_Type {
+                let array = obj.cast::<PyByteArray>().map_err(PyErr::from)?;
+                // SAFETY: no Python code runs while we copy the contents.
+                return Ok(make_binary(env, array.as_bytes()));
+            }
+        }
+        let ty = obj.get_type();
+        if ty.is(self.types.atom.bind(self.py)) {
+            let text = obj.cast::<PyString>().map_err(PyErr::from)?.to_str()?;
+            return match Atom::from_str(env, text) {
+                Ok(atom) => Ok(atom.encode(env)),
+                Err(_) => Err(EncodeError::Python(
+                    pyo3::exceptions::PyValueError::new_err(format!(
+                        "beam.Atom too long for an Erlang atom ({} characters)",
+                        text.chars().count()
+                    )),
+                )),
+            };
+        }
+        if ty.is(self.types.pid.bind(self.py)) || ty.is(self.types.reference.bind(self.py)) {
+            let etf = obj.getattr("etf")?;
+            let etf = etf.cast::<PyBytes>().map_err(PyErr::from)?;
+            if let Some((term, _)) = env.binary_to_term(etf.as_bytes()) {
+                return Ok(term);
+            }
+        }
+        Ok(self.handle(obj))
+    }
+
+    fn encode_int(&mut self, obj: &Bound<'py, PyAny>) -> Result<Term<'a>, EncodeError> {
+        let mut overflow: std::os::raw::c_int = 0;
+        // SAFETY: `obj` is an exact int; the call cannot fail for one.
+        let v = unsafe { ffi::PyLong_AsLongLongAndOverflow(obj.as_ptr(), &mut overflow) };
+        if overflow == 0 {
+            return Ok((v as i64).encode(self.env));
+        }
+        // Beyond 64 bits: through the two's complement bytes.
+        let nbytes = obj.call_method0("bit_length")?.extract::<usize>()? / 8 + 1;
+        let kwargs = PyDict::new(self.py);
+        kwargs.set_item("signed", true)?;
+        let bytes = obj.call_method("to_bytes", (nbytes, "little"), Some(&kwargs))?;
+        let bytes = bytes.cast::<PyBytes>().map_err(PyErr::from)?;
+        Ok(BigInt::from_signed_bytes_le(bytes.as_bytes()).encode(self.env))
+    }
+
+    fn encode_str(&mut self, obj: &Bound<'py, PyAny>) -> Result<Term<'a>, EncodeError> {
+        let s = obj.cast::<PyString>().map_err(PyErr::from)?;
+        let text = s.to_str()?;
+        if self.opts.charlists {
+            let chars: Vec<Term<'a>> = text.chars().map(|c| (c as u32).encode(self.env)).collect();
+            return Ok(chars.encode(self.env));
+        }
+        Ok(make_binary(self.env, text.as_bytes()))
+    }
+
+    fn too_deep(&self, obj: &Bound<'py, PyAny>, depth: usize) -> Result<(), EncodeError> {
+        if depth >= MAX_DEPTH {
+            return Err(EncodeError::Result {
+                why: atoms::too_deep(),
+                obj: obj.clone().unbind(),
+            });
+        }
+        Ok(())
+    }
+
+    fn encode_list(&mut self, obj: &Bound<'py, PyAny>, depth: usize) -> Result<Term<'a>, EncodeError> {
+        self.too_deep(obj, depth)?;
+        let list = obj.cast::<PyList>().map_err(PyErr::from)?;
+        let mut terms = Vec::with_capacity(list.len());
+        for item in list.iter() {
+            terms.push(self.encode_at(&item, depth + 1)?);
+        }
+        Ok(terms.encode(self.env))
+    }
+
+    fn encode_tuple(&mut self, obj: &Bound<'py, PyAny>, depth: usize) -> Result<Term<'a>, EncodeError> {
+        self.too_deep(obj, depth)?;
+        let tuple = obj.cast::<PyTuple>().map_err(PyErr::from)?;
+        let mut terms = Vec::with_capacity(tuple.len());
+        for item in tuple.iter() {
+            terms.push(self.encode_at(&item, depth + 1)?);
+        }
+        Ok(rustler::types::tuple::make_tuple(self.env, &terms))
+    }
+
+    fn encode_dict(&mut self, obj: &Bound<'py, PyAny>, depth: usize) -> Result<Term<'a>, EncodeError> {
+        self.too_deep(obj, depth)?;
+        let dict = obj.cast::<PyDict>().map_err(PyErr::from)?;
+        let mut keys = Vec::with_capacity(dict.len());
+        let mut values = Vec::with_capacity(dict.len());
+        for (k, v) in dict.iter() {
+            keys.push(self.encode_at(&k, depth + 1)?);
+            values.push(self.encode_at(&v, depth + 1)?);
+        }
+        // Distinct Python keys can meet as one term ('a' and b'a' are both
+        // <<"a">>): refuse rather than silently drop one.
+        Term::map_from_term_arrays(self.env, &keys, &values).map_err(|_| EncodeError::Result {
+            why: atoms::duplicate_key(),
+            obj: obj.clone().unbind(),
+        })
+    }
+
+    /// `{'$py', TypeName, Resource}` holding `obj`.
+    pub fn handle(&mut self, obj: &Bound<'py, PyAny>) -> Term<'a> {
+        let name = self.type_name(&obj.get_type());
+        let resource = PyHandle::new(obj.clone().unbind());
+        (
+            atoms::py_handle(),
+            make_binary(self.env, name.as_bytes()),
+            resource,
+        )
+            .encode(self.env)
+    }
+
+    fn type_name(&mut self, ty: &Bound<'py, PyType>) -> String {
+        let key = ty.as_ptr() as usize;
+        if let Some((_, name)) = self.state.type_names.get(&key) {
+            return name.clone();
+        }
+        let name = qualified_type_name(ty);
+        self.state
+            .type_names
+            .insert(key, (ty.clone().unbind(), name.clone()));
+        name
+    }
+}
+
+/// `module.QualName`, or the bare name for builtins (`dict`, `range`).
+pub fn qualified_type_name(ty: &Bound<'_, PyType>) -> String {
+    let qualname = ty
+        .qualname()
+        .map(|q| q.to_string())
+        .unwrap_or_else(|_| "object".to_string());
+    match ty.module().map(|m| m.to_string()) {
+        Ok(module) if module != "builtins" => format!("{module}.{qualname}"),
+        _ => qualname,
+    }
+}
+
+pub fn make_binary<'a>(env: Env<'a>, bytes: &[u8]) -> Term<'a> {
+    let mut bin = NewBinary::new(env, bytes.len());
+    bin.as_mut_slice().copy_from_slice(bytes);
+    let bin: rustler::Binary = bin.into();
+    bin.to_term(env)
+}
+
+/// Floats; NaN and the infinities, which Erlang floats cannot hold, become
+/// the atoms `nan`, `inf` and `'-inf'`.
+pub fn encode_float(env: Env<'_>, f: f64) -> Term<'_> {
+    if f.is_nan() {
+        atoms::nan().encode(env)
+    } else if f == f64::INFINITY {
+        atoms::inf().encode(env)
+    } else if f == f64::NEG_INFINITY {
+        atoms::neg_inf().encode(env)
+    } else {
+        f.encode(env)
+    }
+}

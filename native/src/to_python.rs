@@ -1,0 +1,288 @@
+//! Erlang term -> Python object, following the table in DESIGN.md.
+//!
+//! Runs on a worker thread with the GIL held. Recursive, with an explicit
+//! depth limit so that a hostile term cannot overflow the stack.
+
+use num_bigint::BigInt;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyFloat, PyString, PyTuple};
+use pyo3::{ffi, IntoPyObjectExt};
+use rustler::{Atom, Binary, ResourceArc, Term, TermType};
+
+use crate::atoms;
+use crate::handle::PyHandle;
+use crate::runtime::BeamTypes;
+
+/// Deepest nesting of lists, tuples and maps accepted in either direction.
+pub const MAX_DEPTH: usize = 10_000;
+
+/// A term that has no Python counterpart: becomes `{py_badarg, Why, Term}`.
+pub struct Badarg<'a> {
+    pub why: Atom,
+    pub term: Term<'a>,
+}
+
+pub enum DecodeError<'a> {
+    Badarg(Badarg<'a>),
+    Python(PyErr),
+}
+
+impl From<PyErr> for DecodeError<'_> {
+    fn from(e: PyErr) -> Self {
+        DecodeError::Python(e)
+    }
+}
+
+fn badarg<'a, T>(why: Atom, term: Term<'a>) -> Result<T, DecodeError<'a>> {
+    Err(DecodeError::Badarg(Badarg { why, term }))
+}
+
+pub struct Decoder<'py, 't> {
+    pub py: Python<'py>,
+    pub types: &'t BeamTypes,
+}
+
+impl<'py> Decoder<'py, '_> {
+    pub fn decode<'a>(&self, term: Term<'a>) -> Result<Bound<'py, PyAny>, DecodeError<'a>> {
+        self.decode_at(term, 0)
+    }
+
+    fn decode_at<'a>(
+        &self,
+        term: Term<'a>,
+        depth: usize,
+    ) -> Result<Bound<'py, PyAny>, DecodeError<'a>> {
+        let py = self.py;
+        match term.get_type() {
+            TermType::Integer => match term.decode::<i64>() {
+                Ok(i) => Ok(i.into_bound_py_any(py)?),
+                Err(_) => match term.decode::<BigInt>() {
+                    Ok(big) => Ok(bigint_to_py(py, &big)?),
+                    Err(_) => badarg(atoms::unsupported_term(), term),
+                },
+            },
+            TermType::Float => match term.decode::<f64>() {
+                Ok(f) => Ok(PyFloat::new(py, f).into_any()),
+                Err(_) => badarg(atoms::unsupported_term(), term),
+            },
+            TermType::Atom => self.decode_atom(term),
+            TermType::Binary => match Binary::from_term(term) {
+                Ok(bin) => {
+                    let bytes = bin.as_slice();
+                    match std::str::from_utf8(bytes) {
+                        Ok(s) => Ok(PyString::new(py, s).into_any()),
+                        Err(_) => Ok(PyBytes::new(py, bytes).into_any()),
+                    }
+                }
+                Err(_) => badarg(atoms::unsupported_bitstring(), term),
+            },
+            TermType::List => self.decode_list(term, depth),
+            TermType::Tuple => self.decode_tuple(term, depth),
+            TermType::Map => self.decode_map(term, depth),
+            TermType::Pid => self.opaque(&self.types.pid, term),
+            TermType::Ref => match term.decode::<ResourceArc<PyHandle>>() {
+                // A bare handle resource (outside its '$py' tuple) is
+                // accepted as the object too.
+                Ok(handle) => self.unwrap_handle(&handle, term),
+                Err(_) => self.opaque(&self.types.reference, term),
+            },
+            TermType::Fun => badarg(atoms::unsupported_fun(), term),
+            TermType::Port => badarg(atoms::unsupported_port(), term),
+            TermType::Unknown => badarg(atoms::unsupported_term(), term),
+        }
+    }
+
+    fn decode_atom<'a>(&self, term: Term<'a>) -> Result<Bound<'py, PyAny>, DecodeError<'a>> {
+        let py = self.py;
+        if term == atoms::undefined().to_term(term.get_env()) {
+            return Ok(py.None().into_bound(py));
+        }
+        match term.decode::<bool>() {
+            Ok(b) => Ok(b.into_bound_py_any(py)?),
+            Err(_) => {
+                let name = term
+                    .atom_to_string()
+                    .or_else(|_| badarg(atoms::unsupported_term(), term))?;
+                Ok(self.types.atom.bind(py).call1((name,))?)
+            }
+        }
+    }
+
+    fn decode_list<'a>(
+        &self,
+        term: Term<'a>,
+        depth: usize,
+    ) -> Result<Bound<'py, PyAny>, DecodeError<'a>> {
+        if depth >= MAX_DEPTH {
+            return badarg(atoms::too_deep(), term);
+        }
+        let len = match term.list_length() {
+            Ok(len) => len,
+            Err(_) => return badarg(atoms::improper_list(), term),
+        };
+        // SAFETY: PyList_New returns a new reference to a list of `len`
+        // NULL slots (or NULL with an exception set), owned by `list`.
+        let list = unsafe {
+            Bound::from_owned_ptr_or_err(self.py, ffi::PyList_New(len as ffi::Py_ssize_t))?
+        };
+        let mut cell = term;
+        for i in 0..len {
+            let (head, tail) = match cell.list_get_cell() {
+                Ok(pair) => pair,
+                Err(_) => return badarg(atoms::improper_list(), term),
+            };
+            let item = self.decode_at(head, depth + 1)?;
+            // SAFETY: `i < len`, the slot is empty, and SET_ITEM steals the
+            // new reference we hand over with into_ptr.
+            unsafe { ffi::PyList_SET_ITEM(list.as_ptr(), i as ffi::Py_ssize_t, item.into_ptr()) };
+            cell = tail;
+        }
+        // A list whose slots were not all filled returned early above and
+        // is freed; CPython's list dealloc accepts NULL slots.
+        Ok(list)
+    }
+
+    fn decode_tuple<'a>(
+        &self,
+        term: Term<'a>,
+        depth: usize,
+    ) -> Result<Bound<'py, PyAny>, DecodeError<'a>> {
+        if depth >= MAX_DEPTH {
+            return badarg(atoms::too_deep(), term);
+        }
+        let items = rustler::types::tuple::get_tuple(term)
+            .or_else(|_| badarg(atoms::unsupported_term(), term))?;
+        if items.len() == 3 && items[0] == atoms::py_handle().to_term(term.get_env()) {
+            if let Ok(handle) = items[2].decode::<ResourceArc<PyHandle>>() {
+                return self.unwrap_handle(&handle, term);
+            }
+        }
+        let mut objs = Vec::with_capacity(items.len());
+        for item in items {
+            objs.push(self.decode_at(item, depth + 1)?);
+        }
+        Ok(PyTuple::new(self.py, objs)?.into_any())
+    }
+
+    fn decode_map<'a>(
+        &self,
+        term: Term<'a>,
+        depth: usize,
+    ) -> Result<Bound<'py, PyAny>, DecodeError<'a>> {
+        if depth >= MAX_DEPTH {
+            return badarg(atoms::too_deep(), term);
+        }
+        let dict = PyDict::new(self.py);
+        let Some(iter) = rustler::types::map::MapIterator::new(term) else {
+            return badarg(atoms::unsupported_term(), term);
+        };
+        for (k, v) in iter {
+            let key = self.decode_at(k, depth + 1)?;
+            let value = self.decode_at(v, depth + 1)?;
+            if let Err(e) = dict.set_item(key, value) {
+                if e.is_instance_of::<pyo3::exceptions::PyTypeError>(self.py) {
+                    return badarg(atoms::unhashable_key(), k);
+                }
+                return Err(e.into());
+            }
+        }
+        Ok(dict.into_any())
+    }
+
+    fn unwrap_handle<'a>(
+        &self,
+        handle: &PyHandle,
+        term: Term<'a>,
+    ) -> Result<Bound<'py, PyAny>, DecodeError<'a>> {
+        match handle.bind(self.py) {
+            Some(obj) => Ok(obj),
+            None => badarg(atoms::unsupported_term(), term),
+        }
+    }
+
+    /// Pids and references travel as their external term format inside an
+    /// opaque, hashable `beam.Pid` / `beam.Ref`.
+    fn opaque<'a>(
+        &self,
+        class: &Py<pyo3::types::PyType>,
+        term: Term<'a>,
+    ) -> Result<Bound<'py, PyAny>, DecodeError<'a>> {
+        let etf = term.to_binary();
+        let bytes = PyBytes::new(self.py, etf.as_slice());
+        Ok(class.bind(self.py).call1((bytes,))?)
+    }
+}
+
+/// Integers beyond 64 bits, through their two's complement bytes.
+fn bigint_to_py<'py>(py: Python<'py>, big: &BigInt) -> PyResult<Bound<'py, PyAny>> {
+    let bytes = PyBytes::new(py, &big.to_signed_bytes_le());
+    let kwargs = pyo3::types::PyDict::new(py);
+    kwargs.set_item("signed", true)?;
+    py.get_type::<pyo3::types::PyInt>()
+        .call_method("from_bytes", (bytes, "little"), Some(&kwargs))
+}
+
+/// Keyword arguments: `[]`, a proplist of `{Key, Value}` or a map, keys
+/// being atoms, binaries or charlists.
+pub fn decode_kwargs<'py, 'a>(
+    dec: &Decoder<'py, '_>,
+    term: Term<'a>,
+) -> Result<Option<Bound<'py, PyDict>>, DecodeError<'a>> {
+    if term.is_empty_list() {
+        return Ok(None);
+    }
+    let dict = PyDict::new(dec.py);
+    let put = |k: Term<'a>, v: Term<'a>| -> Result<(), DecodeError<'a>> {
+        let key = kwarg_name(k).ok_or(DecodeError::Badarg(Badarg {
+            why: atoms::bad_kwargs(),
+            term: k,
+        }))?;
+        dict.set_item(key, dec.decode(v)?)?;
+        Ok(())
+    };
+    match term.get_type() {
+        TermType::Map => {
+            let Some(iter) = rustler::types::map::MapIterator::new(term) else {
+                return badarg(atoms::bad_kwargs(), term);
+            };
+            for (k, v) in iter {
+                put(k, v)?;
+            }
+        }
+        TermType::List => {
+            let Ok(iter) = term.into_list_iterator() else {
+                return badarg(atoms::bad_kwargs(), term);
+            };
+            for item in iter {
+                match rustler::types::tuple::get_tuple(item) {
+                    Ok(pair) if pair.len() == 2 => put(pair[0], pair[1])?,
+                    _ => return badarg(atoms::bad_kwargs(), item),
+                }
+            }
+            if term.list_length().is_err() {
+                return badarg(atoms::improper_list(), term);
+            }
+        }
+        _ => return badarg(atoms::bad_kwargs(), term),
+    }
+    Ok(Some(dict))
+}
+
+/// A name given as an atom, a binary or a charlist.
+pub fn kwarg_name(term: Term<'_>) -> Option<String> {
+    match term.get_type() {
+        TermType::Atom => term.atom_to_string().ok(),
+        TermType::Binary => Binary::from_term(term)
+            .ok()
+            .and_then(|b| std::str::from_utf8(b.as_slice()).ok().map(str::to_owned)),
+        TermType::List => {
+            let chars: Option<String> = term
+                .into_list_iterator()
+                .ok()?
+                .map(|c| c.decode::<u32>().ok().and_then(char::from_u32))
+                .collect();
+            chars.filter(|s| !s.is_empty())
+        }
+        _ => None,
+    }
+}

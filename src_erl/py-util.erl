@@ -1,0 +1,30 @@
+%%% @doc Utilities named as in the original LFE py: `get-versions'.
+%%% @end
+-module('py-util').
+
+-export(['get-versions'/0]).
+
+%% @doc Versions of everything involved: Erlang/OTP, the emulator, the NIF
+%% API, LFE (only when LFE is loaded), py, and Python's `sys.version' lines.
+-spec 'get-versions'() -> [{atom(), string() | [string()]}].
+'get-versions'() ->
+    Python = py:func(builtins, str, [py:const(sys, version)], [], [{strings, charlist}]),
+    [{erlang, erlang:system_info(otp_release)},
+     {emulator, erlang:system_info(version)},
+     {'driver-version', erlang:system_info(driver_version)}]
+    ++ lfe_version()
+    ++ [{py, app_version(py)},
+        {python, string:split(Python, "\n", all)}].
+
+lfe_version() ->
+    case code:is_loaded(lfe) =/= false orelse lists:keymember(lfe, 1, application:loaded_applications()) of
+        true -> [{lfe, app_version(lfe)}];
+        false -> []
+    end.
+
+app_version(App) ->
+    _ = application:load(App),
+    case application:get_key(App, vsn) of
+        {ok, Vsn} -> Vsn;
+        undefined -> "unknown"
+    end.
