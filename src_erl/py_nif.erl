@@ -48,9 +48,12 @@ cancel(_Worker, _Seq) -> ?NOT_LOADED.
 -spec stop_worker(worker()) -> ok.
 stop_worker(_Worker) -> ?NOT_LOADED.
 
+%% @doc Counters and state of a worker; `running' is the sequence number of
+%% the job it runs now (0 when none).
 -spec worker_info(worker()) -> #{id := pos_integer(), queue := non_neg_integer(),
                                  state := idle | busy | stopped,
-                                 calls := non_neg_integer(), errors := non_neg_integer()}.
+                                 calls := non_neg_integer(), errors := non_neg_integer(),
+                                 running := non_neg_integer()}.
 worker_info(_Worker) -> ?NOT_LOADED.
 
 -spec queue_len(worker()) -> non_neg_integer().

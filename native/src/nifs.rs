@@ -103,6 +103,7 @@ fn worker_info(env: Env<'_>, worker: rustler::ResourceArc<WorkerRes>) -> Term<'_
         rustler::Atom::from_str(env, "state").unwrap_or(atoms::undefined()) => state,
         rustler::Atom::from_str(env, "calls").unwrap_or(atoms::undefined()) => s.calls.load(Ordering::Relaxed),
         rustler::Atom::from_str(env, "errors").unwrap_or(atoms::undefined()) => s.errors.load(Ordering::Relaxed),
+        rustler::Atom::from_str(env, "running").unwrap_or(atoms::undefined()) => s.running.load(Ordering::Relaxed),
     })
 }
 
