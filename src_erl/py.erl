@@ -233,37 +233,34 @@ exec(Code, Vars) ->
 %% py's modules; the request format is documented in `native/src/request.rs'.
 -spec call(tuple(), opts()) -> term().
 call(Request, Opts) ->
-    Worker = py_pool:pick(Opts),
+    Timeout = timeout(Opts),
     Ref = make_ref(),
-    case submit(Worker, Ref, Request) of
+    case submit(py_pool:pick(Opts), Ref, Request, Timeout) of
         stopped ->
             %% The picked worker is being removed: try another once.
-            retry_stopped(Request, Opts);
-        Seq ->
-            await(Worker, Ref, Seq, timeout(Opts))
+            case submit(py_pool:pick(Opts), Ref, Request, Timeout) of
+                stopped -> erlang:error(py_worker_stopped);
+                Job -> await(Ref, Job, Timeout)
+            end;
+        Job ->
+            await(Ref, Job, Timeout)
     end.
 
-retry_stopped(Request, Opts) ->
-    Worker = py_pool:pick(Opts),
-    Ref = make_ref(),
-    case submit(Worker, Ref, Request) of
-        stopped -> erlang:error(py_worker_stopped);
-        Seq -> await(Worker, Ref, Seq, timeout(Opts))
-    end.
-
-submit(Worker, Ref, Request) ->
-    case py_nif:submit(Worker, Ref, Request) of
-        big -> py_nif:submit_dirty(Worker, Ref, Request);
+%% Only calls with a timeout need a cancellable job (a little dearer).
+submit(Target, Ref, Request, Timeout) ->
+    Cancellable = Timeout =/= infinity,
+    case py_nif:submit(Target, Ref, Request, Cancellable) of
+        big -> py_nif:submit_dirty(Target, Ref, Request, Cancellable);
         Other -> Other
     end.
 
-await(_Worker, Ref, _Seq, infinity) ->
+await(Ref, ok, infinity) ->
     receive {Ref, Reply} -> reply(Reply) end;
-await(Worker, Ref, Seq, Timeout) ->
+await(Ref, Job, Timeout) ->
     receive
         {Ref, Reply} -> reply(Reply)
     after Timeout ->
-        case py_nif:cancel(Worker, Seq) of
+        case py_nif:cancel(Job) of
             replied -> receive {Ref, Reply} -> reply(Reply) end;
             cancelled -> erlang:error({py_timeout, Timeout})
         end

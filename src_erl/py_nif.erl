@@ -3,17 +3,23 @@
 %%% @end
 -module(py_nif).
 
--export([init/1, start_worker/0, submit/3, submit_dirty/3, cancel/2,
-         stop_worker/1, worker_info/1, queue_len/1, build_info/0]).
+-export([init/1, start_worker/0, submit/4, submit_dirty/4, cancel/1,
+         stop_worker/1, worker_info/1, queue_len/1, shared_queue_len/0, build_info/0]).
 
--nifs([init/1, start_worker/0, submit/3, submit_dirty/3, cancel/2,
-       stop_worker/1, worker_info/1, queue_len/1, build_info/0]).
+-nifs([init/1, start_worker/0, submit/4, submit_dirty/4, cancel/1,
+       stop_worker/1, worker_info/1, queue_len/1, shared_queue_len/0, build_info/0]).
 
 -on_load(load/0).
 
--export_type([worker/0]).
+-export_type([worker/0, job/0, target/0]).
 
 -opaque worker() :: reference().
+%% A worker thread, owned by the process that started it.
+-opaque job() :: reference().
+%% A queued call that its caller may cancel.
+-type target() :: worker() | any.
+%% Where a call goes: one worker's queue, or the shared queue that any idle
+%% worker takes from.
 
 -spec load() -> ok | {error, term()}.
 load() ->
@@ -34,16 +40,22 @@ init(_PythonPath) -> ?NOT_LOADED.
 -spec start_worker() -> {ok, worker()} | {error, binary()}.
 start_worker() -> ?NOT_LOADED.
 
-%% @doc Queues a request; the reply arrives as `{Ref, Result}'. `big' asks
-%% the caller to use {@link submit_dirty/3}.
--spec submit(worker(), reference(), tuple()) -> pos_integer() | big | stopped.
-submit(_Worker, _Ref, _Request) -> ?NOT_LOADED.
+%% @doc Queues a request; the reply arrives as `{Ref, Result}'. Returns
+%% `ok', or a job for {@link cancel/1} when `Cancellable'; `stopped' when
+%% no worker can take it; `big' when the request is too large to copy on a
+%% normal scheduler (then use {@link submit_dirty/4}).
+-spec submit(target(), reference(), tuple(), boolean()) -> ok | job() | big | stopped.
+submit(_Target, _Ref, _Request, _Cancellable) -> ?NOT_LOADED.
 
--spec submit_dirty(worker(), reference(), tuple()) -> pos_integer() | stopped.
-submit_dirty(_Worker, _Ref, _Request) -> ?NOT_LOADED.
+%% @doc As {@link submit/4}, on a dirty scheduler, for large requests.
+-spec submit_dirty(target(), reference(), tuple(), boolean()) -> ok | job() | stopped.
+submit_dirty(_Target, _Ref, _Request, _Cancellable) -> ?NOT_LOADED.
 
--spec cancel(worker(), pos_integer()) -> cancelled | replied.
-cancel(_Worker, _Seq) -> ?NOT_LOADED.
+%% @doc The caller stopped waiting: `replied' when the reply is already in
+%% its mailbox, `cancelled' when none will come (running Python code is
+%% interrupted).
+-spec cancel(job()) -> cancelled | replied.
+cancel(_Job) -> ?NOT_LOADED.
 
 -spec stop_worker(worker()) -> ok.
 stop_worker(_Worker) -> ?NOT_LOADED.
@@ -58,6 +70,10 @@ worker_info(_Worker) -> ?NOT_LOADED.
 
 -spec queue_len(worker()) -> non_neg_integer().
 queue_len(_Worker) -> ?NOT_LOADED.
+
+%% @doc Jobs waiting in the shared queue.
+-spec shared_queue_len() -> non_neg_integer().
+shared_queue_len() -> ?NOT_LOADED.
 
 -spec build_info() -> #{libpython := binary(), python := binary(), started := boolean()}.
 build_info() -> ?NOT_LOADED.

@@ -22,10 +22,18 @@ start_link() ->
 register(Owner, Worker) ->
     gen_server:call(?MODULE, {register, Owner, Worker}).
 
-%% @doc A worker for the next call (round robin). `Opts' are the call's
-%% options (for schedulers that use them).
--spec pick(list()) -> py_nif:worker().
-pick(_Opts) ->
+%% @doc Where the next call goes. By default the shared queue (`any'):
+%% the first idle worker takes it, which measured fastest (an idle worker
+%% spins on it; a chosen worker must often be woken, which costs tens of
+%% microseconds). `{scheduler, round_robin}' picks a worker in turn.
+-spec pick(list()) -> py_nif:target().
+pick(Opts) ->
+    case proplists:get_value(scheduler, Opts, shared) of
+        shared -> any;
+        round_robin -> round_robin()
+    end.
+
+round_robin() ->
     case persistent_term:get(?KEY, undefined) of
         {Workers, Counter} when tuple_size(Workers) > 0 ->
             N = atomics:add_get(Counter, 1, 1),

@@ -2,6 +2,7 @@
 
 rustler::atoms! {
     ok,
+    any,
     error,
     big,
     stopped,

@@ -6,11 +6,15 @@ use std::sync::atomic::Ordering;
 
 use rustler::{Encoder, Env, Term};
 
+use rustler::{NifResult, ResourceArc};
+
 use crate::atoms;
+use crate::job::{Job, JobRes};
+use crate::queue;
 use crate::housekeeper;
 use crate::runtime;
 use crate::term_budget::{within_budget, CELL_BUDGET};
-use crate::worker::{self, Submitted, WorkerRes, STATE_BUSY, STATE_IDLE};
+use crate::worker::{self, WorkerRes, STATE_BUSY, STATE_IDLE};
 
 pub fn load(_env: Env, _info: Term) -> bool {
     true
@@ -41,45 +45,74 @@ fn start_worker(env: Env<'_>) -> Term<'_> {
     }
 }
 
-fn submitted(env: Env<'_>, s: Submitted) -> Term<'_> {
-    match s {
-        Submitted::Seq(seq) => seq.encode(env),
-        Submitted::Stopped => atoms::stopped().encode(env),
-    }
+/// Where a job goes: a given worker, or the shared queue (`any`).
+fn enqueue<'a>(
+    env: Env<'a>,
+    target: Term<'a>,
+    reference: Term<'a>,
+    request: Term<'a>,
+    cancellable: bool,
+) -> NifResult<Term<'a>> {
+    let worker = match target.decode::<ResourceArc<WorkerRes>>() {
+        Ok(w) => Some(w),
+        Err(_) if target == atoms::any().to_term(env) => None,
+        Err(_) => return Err(rustler::Error::BadArg),
+    };
+    let job = Job::new(env.pid(), reference, request, cancellable);
+    let cell = job.cell.clone();
+    let pushed = match &worker {
+        Some(w) => w.shared.push(job),
+        None => queue::get().push(job),
+    };
+    Ok(match (pushed, cell) {
+        (Err(_), _) => atoms::stopped().encode(env),
+        (Ok(()), Some(cell)) => ResourceArc::new(JobRes { cell }).encode(env),
+        (Ok(()), None) => atoms::ok().encode(env),
+    })
 }
 
-/// Queues `Request` on the worker; the reply comes as `{Ref, Result}`.
-/// Returns the job's sequence number, `stopped`, or `big` when the request
-/// is too large to copy here (then use `submit_dirty/3`).
+/// Queues `Request` on `Target` (a worker, or `any` for the shared queue);
+/// the reply comes as `{Ref, Result}`. Returns `ok`, or a job handle for
+/// `cancel/1` when `Cancellable`, `stopped` when no worker can take it, or
+/// `big` when the request is too large to copy on this scheduler (then
+/// use `submit_dirty/4`).
 #[rustler::nif]
 fn submit<'a>(
     env: Env<'a>,
-    worker: rustler::ResourceArc<WorkerRes>,
+    target: Term<'a>,
     reference: Term<'a>,
     request: Term<'a>,
-) -> Term<'a> {
+    cancellable: bool,
+) -> NifResult<Term<'a>> {
     if !within_budget(request, CELL_BUDGET) {
-        return atoms::big().encode(env);
+        return Ok(atoms::big().encode(env));
     }
-    submitted(env, worker.shared.submit(env.pid(), reference, request))
+    enqueue(env, target, reference, request, cancellable)
 }
 
 #[rustler::nif(schedule = "DirtyCpu")]
 fn submit_dirty<'a>(
     env: Env<'a>,
-    worker: rustler::ResourceArc<WorkerRes>,
+    target: Term<'a>,
     reference: Term<'a>,
     request: Term<'a>,
-) -> Term<'a> {
-    submitted(env, worker.shared.submit(env.pid(), reference, request))
+    cancellable: bool,
+) -> NifResult<Term<'a>> {
+    enqueue(env, target, reference, request, cancellable)
 }
 
-/// Called by a caller that stopped waiting for job `Seq`: `replied` (the
-/// reply is in its mailbox) or `cancelled` (no reply will come; a running
-/// job is interrupted).
+/// Called by a caller that stopped waiting: `replied` (the reply is in its
+/// mailbox) or `cancelled` (no reply will come; a running job is
+/// interrupted).
 #[rustler::nif]
-fn cancel(worker: rustler::ResourceArc<WorkerRes>, seq: u64) -> rustler::Atom {
-    worker.shared.cancel(seq)
+fn cancel(job: ResourceArc<JobRes>) -> rustler::Atom {
+    job.cell.cancel()
+}
+
+/// Length of the shared queue.
+#[rustler::nif]
+fn shared_queue_len() -> usize {
+    queue::get().len()
 }
 
 /// Stops the worker thread once the jobs queued before are answered.

@@ -1,31 +1,30 @@
 //! Worker threads: each is an OS thread with a long-lived Python thread
-//! state and its own `__main__`-like globals, fed by a channel of jobs.
+//! state and its own `__main__`-like globals. It takes jobs from its own
+//! queue (calls aimed at this worker) and from the shared queue (calls any
+//! worker may serve).
 //!
 //! A job is an Erlang request copied into an owned environment. The worker
 //! decodes it with the GIL held, runs it, encodes the result into the same
 //! environment and sends `{Ref, Result}` to the caller with `enif_send`.
 //! Python never runs on a scheduler thread.
-//!
-//! Jobs of one worker carry increasing sequence numbers, which makes
-//! cancellation race-free: `done_upto` (updated under the `cancelled` lock
-//! just before a reply is sent) tells a timed-out caller whether its reply
-//! is already in its mailbox or will never be sent.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{unbounded, Receiver, Sender, TryRecvError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyType};
-use rustler::env::SavedTerm;
-use rustler::{Encoder, Env, LocalPid, OwnedEnv, Resource, ResourceArc, Term};
+use rustler::{Encoder, Env, LocalPid, Resource, ResourceArc, Term};
 
 use crate::atoms;
 use crate::error::PyNifError;
 use crate::housekeeper;
+use crate::job::Job;
+use crate::queue::{self, SharedQueue};
 use crate::request;
 
 /// Stack of a worker thread: deep (up to the documented nesting limit)
@@ -33,18 +32,13 @@ use crate::request;
 const WORKER_STACK: usize = 256 * 1024 * 1024;
 /// Jobs run back to back under one GIL hold before letting other threads in.
 const BATCH: usize = 64;
+/// How long an idle worker spins on the shared queue before parking.
+/// Waking a parked thread costs tens of microseconds: more than a small call.
+const SPIN: Duration = Duration::from_micros(100);
 
 pub const STATE_IDLE: u8 = 0;
 pub const STATE_BUSY: u8 = 1;
 pub const STATE_STOPPED: u8 = 2;
-
-pub struct Job {
-    env: OwnedEnv,
-    caller: LocalPid,
-    reference: SavedTerm,
-    request: SavedTerm,
-    seq: u64,
-}
 
 enum Msg {
     Job(Box<Job>),
@@ -55,12 +49,8 @@ enum Msg {
 pub struct WorkerShared {
     pub id: u64,
     tx: Sender<Msg>,
-    next_seq: AtomicU64,
-    /// Sequence number of the job now running (0: none).
+    /// Id of the job now running (0: none): the target of interrupts.
     pub running: AtomicU64,
-    /// Highest sequence number whose reply was sent or dropped.
-    done_upto: AtomicU64,
-    cancelled: Mutex<HashSet<u64>>,
     /// Python thread ident of the worker, target of interrupts.
     pub py_ident: AtomicU64,
     /// An interrupt exception may be pending in the worker thread.
@@ -70,10 +60,16 @@ pub struct WorkerShared {
     pub owner_gone: AtomicBool,
     pub calls: AtomicU64,
     pub errors: AtomicU64,
+    /// The worker thread, for unparking it.
+    thread: OnceLock<std::thread::Thread>,
+    /// The thread is parked or about to park.
+    pub parked: AtomicBool,
+    /// The worker is on the shared queue's idle list.
+    pub listed_idle: AtomicBool,
 }
 
 /// The Erlang-visible worker resource. Dropping the last reference stops
-/// the thread after it has answered the jobs already queued.
+/// the thread after it has answered the jobs already queued for it.
 pub struct WorkerRes {
     pub shared: Arc<WorkerShared>,
 }
@@ -81,8 +77,8 @@ pub struct WorkerRes {
 #[rustler::resource_impl]
 impl Resource for WorkerRes {
     /// The owning Erlang process (the `py_worker` that started the thread)
-    /// died, even by `kill`: the worker stops taking jobs, answers the
-    /// queued ones with `{py_worker_down, Id}` and interrupts the running
+    /// died, even by `kill`: the worker stops taking jobs, answers the ones
+    /// queued for it with `{py_worker_down, Id}` and interrupts the running
     /// one, whose caller gets the same error.
     fn down<'a>(&'a self, _env: Env<'a>, _pid: LocalPid, _monitor: rustler::Monitor) {
         self.shared.owner_gone.store(true, Ordering::Release);
@@ -103,8 +99,7 @@ impl Drop for WorkerRes {
 /// Per-thread Python state of a worker: its namespace and caches.
 pub struct WorkerState {
     pub globals: Py<PyDict>,
-    /// Modules resolved from an atom, keyed by the atom's term value
-    /// (atoms are never freed, so the key is stable).
+    /// Modules resolved from an atom (atoms are never freed: stable keys).
     pub modules: HashMap<rustler::Atom, Py<PyAny>>,
     /// Attribute names made from atoms.
     pub names: HashMap<rustler::Atom, Py<PyString>>,
@@ -129,7 +124,7 @@ impl WorkerState {
 
     /// Keeps the caches bounded (a program that makes atoms in a loop must
     /// not grow them without end).
-    pub fn trim_caches(&mut self) {
+    fn trim_caches(&mut self) {
         if self.modules.len() > CACHE_LIMIT {
             self.modules.clear();
         }
@@ -151,29 +146,29 @@ pub fn start(env: Env<'_>, owner: LocalPid) -> Result<ResourceArc<WorkerRes>, Py
     let shared = Arc::new(WorkerShared {
         id: NEXT_WORKER_ID.fetch_add(1, Ordering::Relaxed),
         tx,
-        next_seq: AtomicU64::new(1),
         running: AtomicU64::new(0),
-        done_upto: AtomicU64::new(0),
-        cancelled: Mutex::new(HashSet::new()),
         py_ident: AtomicU64::new(0),
         interrupt_pending: AtomicBool::new(false),
         state: AtomicU8::new(STATE_IDLE),
         owner_gone: AtomicBool::new(false),
         calls: AtomicU64::new(0),
         errors: AtomicU64::new(0),
+        thread: OnceLock::new(),
+        parked: AtomicBool::new(false),
+        listed_idle: AtomicBool::new(false),
     });
     let thread_shared = shared.clone();
     let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Result<(), String>>(1);
-    std::thread::Builder::new()
+    let handle = std::thread::Builder::new()
         .name(format!("py-worker-{}", shared.id))
         .stack_size(WORKER_STACK)
         .spawn(move || thread_main(thread_shared, rx, ready_tx))
         .map_err(|e| PyNifError::Spawn(e.to_string()))?;
+    let _ = shared.thread.set(handle.thread().clone());
     match ready_rx.recv() {
         Ok(Ok(())) => {
             let res = ResourceArc::new(WorkerRes { shared });
             if env.monitor(&res, &owner).is_none() {
-                // The owner is already dead.
                 res.shared.stop();
                 return Err(PyNifError::Spawn("the owning process is not alive".into()));
             }
@@ -184,55 +179,27 @@ pub fn start(env: Env<'_>, owner: LocalPid) -> Result<ResourceArc<WorkerRes>, Py
     }
 }
 
-/// Outcome of a submission.
-pub enum Submitted {
-    Seq(u64),
-    Stopped,
-}
-
 impl WorkerShared {
-    /// Queues a request. Copies `reference` and `request` into an owned
-    /// environment: the caller must make sure the copy is cheap enough for
-    /// the thread it runs on (see `term_budget`).
-    pub fn submit(&self, caller: LocalPid, reference: Term, request: Term) -> Submitted {
+    /// Queues a job for this worker; gives it back when the worker stopped.
+    pub fn push(&self, job: Box<Job>) -> Result<(), Box<Job>> {
         if self.state.load(Ordering::Acquire) == STATE_STOPPED {
-            return Submitted::Stopped;
+            return Err(job);
         }
-        let env = OwnedEnv::new();
-        let reference = env.save(reference);
-        let request = env.save(request);
-        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-        let job = Box::new(Job {
-            env,
-            caller,
-            reference,
-            request,
-            seq,
-        });
-        match self.tx.send(Msg::Job(job)) {
-            Ok(()) => Submitted::Seq(seq),
-            Err(_) => Submitted::Stopped,
+        self.tx.send(Msg::Job(job)).map_err(|e| match e.into_inner() {
+            Msg::Job(job) => job,
+            Msg::Stop => unreachable_stop(),
+        })?;
+        fence(Ordering::SeqCst);
+        if self.parked.load(Ordering::SeqCst) {
+            self.unpark();
         }
+        Ok(())
     }
 
-    /// Cancels job `seq` after its caller gave up waiting. Returns `replied`
-    /// when the reply was already sent (it is in the caller's mailbox), and
-    /// `cancelled` when no reply will ever come; a running job is then
-    /// interrupted.
-    pub fn cancel(self: &Arc<Self>, seq: u64) -> rustler::Atom {
-        let mut set = match self.cancelled.lock() {
-            Ok(set) => set,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if self.done_upto.load(Ordering::Acquire) >= seq {
-            return atoms::replied();
+    pub fn unpark(&self) {
+        if let Some(thread) = self.thread.get() {
+            thread.unpark();
         }
-        set.insert(seq);
-        drop(set);
-        if self.running.load(Ordering::Acquire) == seq {
-            housekeeper::interrupt(self.clone(), seq);
-        }
-        atoms::cancelled()
     }
 
     pub fn queue_len(&self) -> usize {
@@ -242,29 +209,14 @@ impl WorkerShared {
     pub fn stop(&self) {
         if self.state.swap(STATE_STOPPED, Ordering::AcqRel) != STATE_STOPPED {
             let _ = self.tx.send(Msg::Stop);
+            self.unpark();
         }
     }
+}
 
-    /// Records that job `seq` is finished and, unless its caller cancelled
-    /// it, sends the reply built by `reply`.
-    fn finish(&self, seq: u64, send: impl FnOnce()) {
-        let mut set = match self.cancelled.lock() {
-            Ok(set) => set,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        let was_cancelled = set.remove(&seq);
-        if !was_cancelled {
-            send();
-        }
-        self.done_upto.store(seq, Ordering::Release);
-    }
-
-    fn is_cancelled(&self, seq: u64) -> bool {
-        match self.cancelled.lock() {
-            Ok(set) => set.contains(&seq),
-            Err(poisoned) => poisoned.into_inner().contains(&seq),
-        }
-    }
+/// `push` only ever sends jobs, so a failed send gives a job back.
+fn unreachable_stop() -> Box<Job> {
+    panic!("py_nif: a Stop message came back from a job send")
 }
 
 fn thread_main(
@@ -272,6 +224,7 @@ fn thread_main(
     rx: Receiver<Msg>,
     ready: crossbeam_channel::Sender<Result<(), String>>,
 ) {
+    let shared_queue = queue::get();
     // SAFETY: the interpreter is initialised before any worker starts
     // (nifs::start_worker checks it). PyGILState_Ensure creates this
     // thread's Python thread state, kept for the thread's whole life.
@@ -279,7 +232,10 @@ fn thread_main(
     // SAFETY: the GIL is held by this thread (just ensured).
     let py = unsafe { Python::assume_attached() };
     let setup = (|| -> PyResult<WorkerState> {
-        let ident: u64 = py.import("_thread")?.call_method0("get_ident")?.extract()?;
+        let ident: u64 = py
+            .import("_thread")?
+            .call_method0("get_ident")?
+            .extract()?;
         shared.py_ident.store(ident, Ordering::Release);
         WorkerState::new(py)
     })();
@@ -287,33 +243,35 @@ fn thread_main(
     // thread state for later re-attachment.
     let saved = unsafe { ffi::PyEval_SaveThread() };
     let mut state = match setup {
-        Ok(state) => {
-            let _ = ready.send(Ok(()));
-            state
-        }
+        Ok(state) => state,
         Err(e) => {
             let _ = ready.send(Err(e.to_string()));
             return;
         }
     };
+    match shared_queue.live.write() {
+        Ok(mut live) => *live += 1,
+        Err(p) => *p.into_inner() += 1,
+    }
+    let _ = ready.send(Ok(()));
 
     let mut stopping = false;
     while !stopping {
-        let first = match rx.recv() {
-            Ok(Msg::Job(job)) => job,
-            Ok(Msg::Stop) | Err(_) => break,
+        let first = match next_message(&shared, &rx, shared_queue) {
+            Some(Msg::Job(job)) => job,
+            Some(Msg::Stop) | None => break,
         };
         Python::attach(|py| {
             shared.state.store(STATE_BUSY, Ordering::Release);
             run_job(py, &shared, &mut state, first);
             for _ in 1..BATCH {
-                match rx.try_recv() {
-                    Ok(Msg::Job(job)) => run_job(py, &shared, &mut state, job),
-                    Ok(Msg::Stop) | Err(TryRecvError::Disconnected) => {
+                match try_next(&rx, shared_queue) {
+                    Some(Msg::Job(job)) => run_job(py, &shared, &mut state, job),
+                    Some(Msg::Stop) => {
                         stopping = true;
                         break;
                     }
-                    Err(TryRecvError::Empty) => break,
+                    None => break,
                 }
             }
             state.trim_caches();
@@ -322,12 +280,7 @@ fn thread_main(
             }
         });
     }
-    // Answer whatever is still queued: nobody waits forever.
-    while let Ok(msg) = rx.try_recv() {
-        if let Msg::Job(job) = msg {
-            reply_stopped(&shared, job);
-        }
-    }
+    leave(&shared, &rx, shared_queue);
     // SAFETY: re-attach the thread state saved above, then release it with
     // the matching PyGILState_Release, which deletes it.
     unsafe {
@@ -337,43 +290,126 @@ fn thread_main(
     }
 }
 
+/// The worker leaves: it answers what is still queued for it; the last
+/// worker to leave also answers the shared queue.
+fn leave(shared: &WorkerShared, rx: &Receiver<Msg>, shared_queue: &SharedQueue) {
+    shared.state.store(STATE_STOPPED, Ordering::Release);
+    while let Ok(msg) = rx.try_recv() {
+        if let Msg::Job(job) = msg {
+            reply_not_run(shared, job);
+        }
+    }
+    let mut live = match shared_queue.live.write() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    };
+    *live = live.saturating_sub(1);
+    if *live == 0 {
+        while let Some(job) = shared_queue.try_take() {
+            reply_not_run(shared, job);
+        }
+    }
+}
+
+/// A message without waiting: this worker's own queue first.
+fn try_next(rx: &Receiver<Msg>, shared_queue: &SharedQueue) -> Option<Msg> {
+    match rx.try_recv() {
+        Ok(msg) => return Some(msg),
+        Err(TryRecvError::Disconnected) => return Some(Msg::Stop),
+        Err(TryRecvError::Empty) => {}
+    }
+    shared_queue.try_take().map(Msg::Job)
+}
+
+/// The next message: spins for a moment when no other worker spins, then
+/// parks until a submitter unparks it (see `queue` for the protocol).
+fn next_message(
+    shared: &Arc<WorkerShared>,
+    rx: &Receiver<Msg>,
+    shared_queue: &SharedQueue,
+) -> Option<Msg> {
+    loop {
+        if let Some(msg) = try_next(rx, shared_queue) {
+            return Some(msg);
+        }
+        if shared_queue.try_become_spinner() {
+            let found = spin(rx, shared_queue);
+            shared_queue.stop_spinning();
+            if found.is_some() {
+                return found;
+            }
+            if let Some(msg) = try_next(rx, shared_queue) {
+                return Some(msg);
+            }
+        }
+        shared.parked.store(true, Ordering::SeqCst);
+        shared_queue.list_idle(shared);
+        if let Some(msg) = try_next(rx, shared_queue) {
+            shared.parked.store(false, Ordering::SeqCst);
+            return Some(msg);
+        }
+        std::thread::park();
+        shared.parked.store(false, Ordering::SeqCst);
+    }
+}
+
+fn spin(rx: &Receiver<Msg>, shared_queue: &SharedQueue) -> Option<Msg> {
+    let start = Instant::now();
+    let mut n = 0u32;
+    loop {
+        if let Some(msg) = try_next(rx, shared_queue) {
+            return Some(msg);
+        }
+        n = n.wrapping_add(1);
+        if n % 64 == 0 {
+            if start.elapsed() > SPIN {
+                return None;
+            }
+            std::thread::yield_now();
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+}
+
 /// Answers a job that will not run: `{py_worker_down, Id}` when the
 /// owner died, `{py_worker_stopped, Id}` when the worker was stopped.
-fn reply_stopped(shared: &WorkerShared, mut job: Box<Job>) {
-    let seq = job.seq;
+fn reply_not_run(shared: &WorkerShared, mut job: Box<Job>) {
     let caller = job.caller;
     let why = if shared.owner_gone.load(Ordering::Acquire) {
         atoms::py_worker_down()
     } else {
         atoms::py_worker_stopped()
     };
-    shared.finish(seq, || {
-        let reference = job.reference.clone();
-        let _ = job.env.send_and_clear(&caller, |env| {
-            let err = (atoms::error(), (why, shared.id)).encode(env);
+    let reference = job.reference.clone();
+    let id = shared.id;
+    let send = |env_job: &mut Job| {
+        let _ = env_job.env.send_and_clear(&caller, |env| {
+            let err = (atoms::error(), (why, id)).encode(env);
             (reference.load(env), err).encode(env)
         });
-    });
+    };
+    match job.cell.clone() {
+        Some(cell) => cell.finish(|| send(&mut job)),
+        None => send(&mut job),
+    }
 }
 
-fn run_job(py: Python<'_>, shared: &WorkerShared, state: &mut WorkerState, job: Box<Job>) {
-    let seq = job.seq;
+fn run_job(py: Python<'_>, shared: &Arc<WorkerShared>, state: &mut WorkerState, job: Box<Job>) {
     if shared.owner_gone.load(Ordering::Acquire) {
-        reply_stopped(shared, job);
+        reply_not_run(shared, job);
         return;
     }
-    if shared.is_cancelled(seq) {
-        // Its caller already gave up: skip it, and send nothing.
-        shared.finish(seq, || {});
-        return;
+    if let Some(cell) = &job.cell {
+        if !cell.start(shared, job.id) {
+            // Its caller already gave up: skip it, and send nothing.
+            return;
+        }
     }
-    shared.running.store(seq, Ordering::Release);
+    shared.running.store(job.id, Ordering::Release);
     shared.calls.fetch_add(1, Ordering::Relaxed);
-    let caller = job.caller;
-    let request = job.request.clone();
-    let reference = job.reference.clone();
     let message = job.env.run(|env| -> rustler::sys::ErlNifTerm {
-        let req = request.load(env);
+        let req = job.request.load(env);
         let result = match catch_unwind(AssertUnwindSafe(|| request::execute(py, env, state, req)))
         {
             Ok(term) => term,
@@ -384,40 +420,48 @@ fn run_job(py: Python<'_>, shared: &WorkerShared, state: &mut WorkerState, job: 
         } else {
             result
         };
-        if result.is_tuple()
-            && rustler::types::tuple::get_tuple(result)
-                .ok()
-                .and_then(|t| t.first().copied())
-                .is_some_and(|tag| tag == atoms::error().to_term(env))
-        {
+        if is_error(env, result) {
             shared.errors.fetch_add(1, Ordering::Relaxed);
         }
-        (reference.load(env), result).encode(env).as_c_arg()
+        (job.reference.load(env), result).encode(env).as_c_arg()
     });
     shared.running.store(0, Ordering::Release);
     if shared.interrupt_pending.swap(false, Ordering::AcqRel) {
         // An interrupt aimed at this job may not have fired yet: clear it so
-        // that it cannot hit the next job, and drop it if it was raised.
+        // that it cannot hit the next job.
         // SAFETY: we hold the GIL; NULL clears the pending async exception.
         unsafe {
-            ffi::PyThreadState_SetAsyncExc(shared.py_ident.load(Ordering::Acquire) as _, std::ptr::null_mut());
+            ffi::PyThreadState_SetAsyncExc(
+                shared.py_ident.load(Ordering::Acquire) as _,
+                std::ptr::null_mut(),
+            );
         }
-        let _ = PyErr::take(py);
     }
-    shared.finish(seq, || {
+    let send = || {
         job.env.run(|env| {
             // SAFETY: `message` was built in this very environment, which has
             // not been cleared since; the caller pid is a valid local pid.
             unsafe {
                 rustler::sys::enif_send(
                     std::ptr::null_mut(),
-                    caller.as_c_arg(),
+                    job.caller.as_c_arg(),
                     env.as_c_arg(),
                     message,
                 );
             }
         });
-    });
+    };
+    match &job.cell {
+        Some(cell) => cell.finish(send),
+        None => send(),
+    }
+}
+
+fn is_error<'a>(env: Env<'a>, result: Term<'a>) -> bool {
+    rustler::types::tuple::get_tuple(result)
+        .ok()
+        .and_then(|t| t.first().copied())
+        .is_some_and(|tag| tag == atoms::error().to_term(env))
 }
 
 fn panic_term<'a>(env: Env<'a>, panic: Box<dyn std::any::Any + Send>) -> Term<'a> {

@@ -1,0 +1,119 @@
+//! Jobs: one Erlang request on its way to a worker, and the optional
+//! cancellation cell shared with a caller that waits with a timeout.
+//!
+//! A job owns an environment holding the caller's reference and request.
+//! Calls without a timeout carry no cell (nothing to synchronise: the
+//! reply is always sent). Calls with a timeout carry a `JobCell`, also held
+//! by the caller as a `JobRes` resource: the cell's lock orders "reply
+//! sent" against "caller gave up", so a timed-out caller learns for sure
+//! whether the reply is in its mailbox.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rustler::env::SavedTerm;
+use rustler::{LocalPid, OwnedEnv, Resource, Term};
+
+use crate::atoms;
+use crate::housekeeper;
+use crate::worker::WorkerShared;
+
+static NEXT_JOB_ID: AtomicU64 = AtomicU64::new(1);
+
+pub struct Job {
+    pub id: u64,
+    pub env: OwnedEnv,
+    pub caller: LocalPid,
+    pub reference: SavedTerm,
+    pub request: SavedTerm,
+    pub cell: Option<Arc<JobCell>>,
+}
+
+impl Job {
+    /// Copies `reference` and `request` into a new environment. The caller
+    /// makes sure the copy is cheap enough for its thread (`term_budget`).
+    pub fn new(caller: LocalPid, reference: Term, request: Term, cancellable: bool) -> Box<Job> {
+        let env = OwnedEnv::new();
+        let reference = env.save(reference);
+        let request = env.save(request);
+        Box::new(Job {
+            id: NEXT_JOB_ID.fetch_add(1, Ordering::Relaxed),
+            env,
+            caller,
+            reference,
+            request,
+            cell: cancellable.then(|| Arc::new(JobCell::default())),
+        })
+    }
+}
+
+#[derive(Default)]
+enum Phase {
+    #[default]
+    Queued,
+    Running(Arc<WorkerShared>, u64),
+    Done,
+    Cancelled,
+}
+
+#[derive(Default)]
+pub struct JobCell {
+    phase: Mutex<Phase>,
+}
+
+impl JobCell {
+    fn lock(&self) -> MutexGuard<'_, Phase> {
+        match self.phase.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Marks the job as started on `worker`; false when it was cancelled
+    /// while queued (then it must not run).
+    pub fn start(&self, worker: &Arc<WorkerShared>, job_id: u64) -> bool {
+        let mut phase = self.lock();
+        match *phase {
+            Phase::Cancelled => false,
+            _ => {
+                *phase = Phase::Running(worker.clone(), job_id);
+                true
+            }
+        }
+    }
+
+    /// Runs `send` unless the job was cancelled, and marks it done.
+    pub fn finish(&self, send: impl FnOnce()) {
+        let mut phase = self.lock();
+        if !matches!(*phase, Phase::Cancelled) {
+            send();
+            *phase = Phase::Done;
+        }
+    }
+
+    /// The caller gave up: `replied` when the reply is already in its
+    /// mailbox, `cancelled` when none will come (a running job is
+    /// interrupted).
+    pub fn cancel(&self) -> rustler::Atom {
+        let mut phase = self.lock();
+        match std::mem::replace(&mut *phase, Phase::Cancelled) {
+            Phase::Done => {
+                *phase = Phase::Done;
+                atoms::replied()
+            }
+            Phase::Running(worker, job_id) => {
+                housekeeper::interrupt(worker, job_id);
+                atoms::cancelled()
+            }
+            Phase::Queued | Phase::Cancelled => atoms::cancelled(),
+        }
+    }
+}
+
+/// The caller's handle on a cancellable job.
+pub struct JobRes {
+    pub cell: Arc<JobCell>,
+}
+
+#[rustler::resource_impl]
+impl Resource for JobRes {}
