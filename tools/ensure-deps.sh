@@ -18,8 +18,12 @@ if command -v erl >/dev/null 2>&1; then
             esac
         fi
     done
+    # PropEr's header file comes in a separate package.
+    if ! erl -noshell -eval 'case code:lib_dir(proper) of {error,_} -> halt(1); D -> halt(case filelib:is_regular(filename:join([D, "include", "proper.hrl"])) of true -> 0; false -> 1 end) end.' >/dev/null 2>&1; then
+        missing="$missing erlang-proper-dev"
+    fi
 else
-    missing="$missing erlang-eunit erlang-common-test erlang-dialyzer erlang-proper"
+    missing="$missing erlang-eunit erlang-common-test erlang-dialyzer erlang-proper erlang-proper-dev"
 fi
 if [ ! -x "$PYTHON" ]; then
     missing="$missing python3"

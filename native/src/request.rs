@@ -169,18 +169,25 @@ fn name_error(term: Term<'_>) -> Failure<'_> {
     })
 }
 
+/// Positional arguments: each one may nest up to the depth limit itself.
 fn decode_args<'py, 'a>(
     dec: &Decoder<'py, '_>,
     term: Term<'a>,
 ) -> Result<Bound<'py, PyTuple>, Failure<'a>> {
-    let list = dec.decode(term)?;
-    match list.cast_into::<pyo3::types::PyList>() {
-        Ok(list) => Ok(list.to_tuple()),
-        Err(_) => Err(Failure::Badarg(Badarg {
-            why: atoms::bad_request(),
-            term,
-        })),
+    let Ok(iter) = term.into_list_iterator() else {
+        return Err(bad_request(term));
+    };
+    let mut args = Vec::new();
+    for item in iter {
+        args.push(dec.decode(item)?);
     }
+    if term.list_length().is_err() {
+        return Err(Failure::Badarg(Badarg {
+            why: atoms::improper_list(),
+            term,
+        }));
+    }
+    Ok(PyTuple::new(dec.py, args)?)
 }
 
 /// The object a request targets: a handle, `{Module, Name}` or a dotted

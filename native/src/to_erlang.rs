@@ -17,6 +17,9 @@ use crate::runtime::BeamTypes;
 use crate::to_python::MAX_DEPTH;
 use crate::worker::WorkerState;
 
+/// Maps up to this size are flat maps (MAP_SMALL_MAP_LIMIT in ERTS).
+const SMALL_MAP: usize = 32;
+
 /// Per-call conversion options (bits of the request's flags).
 #[derive(Clone, Copy, Default)]
 pub struct Options {
@@ -194,10 +197,24 @@ impl<'a, 'py> Encoder2<'a, 'py, '_> {
         }
         // Distinct Python keys can meet as one term ('a' and b'a' are both
         // <<"a">>): refuse rather than silently drop one.
-        Term::map_from_term_arrays(self.env, &keys, &values).map_err(|_| EncodeError::Result {
+        let duplicate = || EncodeError::Result {
             why: atoms::duplicate_key(),
             obj: obj.clone().unbind(),
-        })
+        };
+        if keys.len() <= SMALL_MAP {
+            return Term::map_from_term_arrays(self.env, &keys, &values).map_err(|_| duplicate());
+        }
+        // Larger maps are hash tries, which enif_make_map_from_arrays builds
+        // with scheduler-local temporary memory: off a scheduler thread (the
+        // worker) that crashes the VM on OTP 25. Insert one by one instead.
+        let mut map = rustler::types::map::map_new(self.env);
+        for (k, v) in keys.into_iter().zip(values) {
+            if map.map_get(k).is_ok() {
+                return Err(duplicate());
+            }
+            map = map.map_put(k, v).map_err(|_| duplicate())?;
+        }
+        Ok(map)
     }
 
     /// `{'$py', TypeName, Resource}` holding `obj`.
