@@ -74,7 +74,11 @@ mod tests {
             assert!(!lines.is_empty());
             assert!(lines.iter().any(|l| l.contains("in f")), "{lines:?}");
             assert_eq!(qualified_type_name(&err.get_type(py)), "ValueError");
-            let err = py.import("json").unwrap().call_method1("loads", ("{",)).unwrap_err();
+            let err = py
+                .import("json")
+                .unwrap()
+                .call_method1("loads", ("{",))
+                .unwrap_err();
             assert_eq!(
                 qualified_type_name(&err.get_type(py)),
                 "json.decoder.JSONDecodeError"

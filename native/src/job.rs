@@ -9,13 +9,16 @@
 //! whether the reply is in its mailbox.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use crossbeam_queue::ArrayQueue;
 
 use rustler::env::SavedTerm;
 use rustler::{LocalPid, OwnedEnv, Resource, Term};
 
 use crate::atoms;
 use crate::housekeeper;
+use crate::request::Predecoded;
 use crate::worker::WorkerShared;
 
 static NEXT_JOB_ID: AtomicU64 = AtomicU64::new(1);
@@ -27,13 +30,24 @@ pub struct Job {
     pub reference: SavedTerm,
     pub request: SavedTerm,
     pub cell: Option<Arc<JobCell>>,
+    /// Arguments converted to Python at submission (large requests).
+    pub predecoded: Option<Predecoded>,
+}
+
+/// Cleared environments ready for reuse: allocating one costs more than
+/// a small call's conversions.
+static ENV_POOL: OnceLock<ArrayQueue<OwnedEnv>> = OnceLock::new();
+const ENV_POOL_SIZE: usize = 256;
+
+fn env_pool() -> &'static ArrayQueue<OwnedEnv> {
+    ENV_POOL.get_or_init(|| ArrayQueue::new(ENV_POOL_SIZE))
 }
 
 impl Job {
-    /// Copies `reference` and `request` into a new environment. The caller
+    /// Copies `reference` and `request` into an environment. The caller
     /// makes sure the copy is cheap enough for its thread (`term_budget`).
     pub fn new(caller: LocalPid, reference: Term, request: Term, cancellable: bool) -> Box<Job> {
-        let env = OwnedEnv::new();
+        let env = env_pool().pop().unwrap_or_default();
         let reference = env.save(reference);
         let request = env.save(request);
         Box::new(Job {
@@ -43,7 +57,20 @@ impl Job {
             reference,
             request,
             cell: cancellable.then(|| Arc::new(JobCell::default())),
+            predecoded: None,
         })
+    }
+}
+
+impl Job {
+    /// Gives the job's environment back for reuse, once its terms are no
+    /// longer needed (after the reply was sent, or dropped).
+    // Jobs travel boxed through the queues: taking the box as it comes.
+    #[allow(clippy::boxed_local)]
+    pub fn recycle(self: Box<Self>) {
+        let Job { mut env, .. } = *self;
+        env.clear();
+        let _ = env_pool().push(env);
     }
 }
 

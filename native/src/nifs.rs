@@ -9,9 +9,10 @@ use rustler::{Encoder, Env, Term};
 use rustler::{NifResult, ResourceArc};
 
 use crate::atoms;
+use crate::housekeeper;
 use crate::job::{Job, JobRes};
 use crate::queue;
-use crate::housekeeper;
+use crate::request;
 use crate::runtime;
 use crate::term_budget::{within_budget, CELL_BUDGET};
 use crate::worker::{self, WorkerRes, STATE_BUSY, STATE_IDLE};
@@ -52,13 +53,15 @@ fn enqueue<'a>(
     reference: Term<'a>,
     request: Term<'a>,
     cancellable: bool,
+    predecoded: Option<request::Predecoded>,
 ) -> NifResult<Term<'a>> {
     let worker = match target.decode::<ResourceArc<WorkerRes>>() {
         Ok(w) => Some(w),
         Err(_) if target == atoms::any().to_term(env) => None,
         Err(_) => return Err(rustler::Error::BadArg),
     };
-    let job = Job::new(env.pid(), reference, request, cancellable);
+    let mut job = Job::new(env.pid(), reference, request, cancellable);
+    job.predecoded = predecoded;
     let cell = job.cell.clone();
     let pushed = match &worker {
         Some(w) => w.shared.push(job),
@@ -87,9 +90,12 @@ fn submit<'a>(
     if !within_budget(request, CELL_BUDGET) {
         return Ok(atoms::big().encode(env));
     }
-    enqueue(env, target, reference, request, cancellable)
+    enqueue(env, target, reference, request, cancellable, None)
 }
 
+/// As `submit/4`, for large requests, on a dirty scheduler. The arguments
+/// of a call are converted to Python here rather than copied first; a term
+/// with no Python counterpart gives `{error, Reason}` at once.
 #[rustler::nif(schedule = "DirtyCpu")]
 fn submit_dirty<'a>(
     env: Env<'a>,
@@ -98,7 +104,11 @@ fn submit_dirty<'a>(
     request: Term<'a>,
     cancellable: bool,
 ) -> NifResult<Term<'a>> {
-    enqueue(env, target, reference, request, cancellable)
+    match request::predecode(env, request) {
+        None => enqueue(env, target, reference, request, cancellable, None),
+        Some(Ok((small, pre))) => enqueue(env, target, reference, small, cancellable, Some(pre)),
+        Some(Err(reason)) => Ok((atoms::error(), reason).encode(env)),
+    }
 }
 
 /// Called by a caller that stopped waiting: `replied` (the reply is in its

@@ -31,6 +31,66 @@ use crate::to_erlang::{EncodeError, Encoder2, Options};
 use crate::to_python::{decode_kwargs, kwarg_name, Badarg, DecodeError, Decoder};
 use crate::worker::WorkerState;
 
+/// Arguments already converted to Python by the submitting (dirty) NIF:
+/// for large requests this saves copying the whole term first.
+pub enum Predecoded {
+    Call {
+        args: Py<PyTuple>,
+        kwargs: Option<Py<PyDict>>,
+    },
+    Value(Py<PyAny>),
+}
+
+/// Converts the bulky part of a large request to Python right away (the
+/// caller runs on a dirty scheduler, where waiting for the GIL is fine).
+/// Returns the request with that part blanked out, and the objects; `None`
+/// when the request is not of a kind that benefits; `Err` with the reply's
+/// error term when the conversion failed.
+pub fn predecode<'a>(
+    env: Env<'a>,
+    request: Term<'a>,
+) -> Option<Result<(Term<'a>, Predecoded), Term<'a>>> {
+    let parts = get_tuple(request).ok()?;
+    let op = *parts.first()?;
+    let is_call = op == atoms::call().to_term(env) && parts.len() == 5;
+    let is_value = op == atoms::value().to_term(env) && parts.len() == 3;
+    if !is_call && !is_value {
+        return None;
+    }
+    let types = runtime::beam_types().ok()?;
+    Some(Python::attach(|py| {
+        let dec = Decoder { py, types };
+        let converted = if is_call {
+            decode_args(&dec, parts[3]).and_then(|args| {
+                let kwargs = decode_kwargs(&dec, parts[4])?;
+                Ok(Predecoded::Call {
+                    args: args.unbind(),
+                    kwargs: kwargs.map(Bound::unbind),
+                })
+            })
+        } else {
+            dec.decode(parts[2])
+                .map(|v| Predecoded::Value(v.unbind()))
+                .map_err(Failure::from)
+        };
+        match converted {
+            Ok(pre) => {
+                let mut small = parts.clone();
+                if is_call {
+                    small[3] = Term::list_new_empty(env);
+                    small[4] = Term::list_new_empty(env);
+                } else {
+                    small[2] = atoms::undefined().to_term(env);
+                }
+                Ok((rustler::types::tuple::make_tuple(env, &small), pre))
+            }
+            Err(Failure::Badarg(b)) => Err((atoms::py_badarg(), b.why, b.term).encode(env)),
+            Err(Failure::Python(e)) => Err(exception_term(py, env, &e)),
+            Err(Failure::Result(_)) => Err(atoms::error().encode(env)),
+        }
+    }))
+}
+
 /// Why a request failed, before it becomes an `{error, _}` term.
 enum Failure<'a> {
     Badarg(Badarg<'a>),
@@ -66,13 +126,14 @@ pub fn execute<'a>(
     env: Env<'a>,
     state: &mut WorkerState,
     request: Term<'a>,
+    predecoded: Option<Predecoded>,
 ) -> Term<'a> {
     let types = match runtime::beam_types() {
         Ok(t) => t,
         Err(e) => return (atoms::error(), e.to_string()).encode(env),
     };
     let globals = state.globals.clone_ref(py).into_bound(py);
-    let outcome = run(py, env, state, types, &globals, request);
+    let outcome = run(py, env, state, types, &globals, request, predecoded);
     match outcome {
         Ok(term) => (atoms::ok(), term).encode(env),
         Err(failure) => (atoms::error(), failure_term(py, env, state, types, failure)).encode(env),
@@ -111,46 +172,49 @@ fn run<'a, 'py>(
     types: &BeamTypes,
     globals: &Bound<'py, PyDict>,
     request: Term<'a>,
+    predecoded: Option<Predecoded>,
 ) -> Result<Term<'a>, Failure<'a>> {
     let parts = get_tuple(request).map_err(|_| bad_request(request))?;
     if parts.len() < 3 {
         return Err(bad_request(request));
     }
-    let op = parts[0]
-        .atom_to_string()
-        .map_err(|_| bad_request(request))?;
+    let op = parts[0];
     let flags: u64 = parts[1].decode().map_err(|_| bad_request(request))?;
     let opts = Options::from_flags(flags);
     let dec = Decoder { py, types };
-    let result = match (op.as_str(), parts.len()) {
-        ("call", 5) => {
-            let target = target_object(py, state, globals, &dec, parts[2])?;
-            let args = decode_args(&dec, parts[3])?;
-            let kwargs = decode_kwargs(&dec, parts[4])?;
-            target.call(args, kwargs.as_ref())?
-        }
-        ("getattr", 4) => {
-            let target = target_object(py, state, globals, &dec, parts[2])?;
-            let name = kwarg_name(parts[3]).ok_or_else(|| name_error(parts[3]))?;
-            let names = split_dotted(&name).ok_or_else(|| name_error(parts[3]))?;
-            get_attrs(target, &names, 0, &name)?
-        }
-        ("resolve", 3) => {
-            let path = kwarg_name(parts[2]).ok_or_else(|| name_error(parts[2]))?;
-            resolve_path(py, globals, &path)?
-        }
-        ("value", 3) => dec.decode(parts[2])?,
-        ("eval", 4) | ("exec", 4) => {
-            let code = code_text(parts[2])?;
-            bind_vars(&dec, globals, parts[3])?;
-            let builtins = py.import("builtins")?;
-            if op == "eval" {
-                builtins.call_method1("eval", (code, globals))?
-            } else {
-                builtins.call_method1("exec", (code, globals))?
+    let is = |atom: rustler::Atom| op == atom.to_term(env);
+    let result = if let Some(pre) = predecoded {
+        match pre {
+            Predecoded::Call { args, kwargs } => {
+                let target = target_object(py, state, globals, &dec, parts[2])?;
+                let kwargs = kwargs.map(|k| k.into_bound(py));
+                target.call(args.into_bound(py), kwargs.as_ref())?
             }
+            Predecoded::Value(obj) => obj.into_bound(py),
         }
-        _ => return Err(bad_request(request)),
+    } else if is(atoms::call()) && parts.len() == 5 {
+        let target = target_object(py, state, globals, &dec, parts[2])?;
+        let args = decode_args(&dec, parts[3])?;
+        let kwargs = decode_kwargs(&dec, parts[4])?;
+        target.call(args, kwargs.as_ref())?
+    } else if is(atoms::getattr()) && parts.len() == 4 {
+        let target = target_object(py, state, globals, &dec, parts[2])?;
+        let name = kwarg_name(parts[3]).ok_or_else(|| name_error(parts[3]))?;
+        let names = split_dotted(&name).ok_or_else(|| name_error(parts[3]))?;
+        get_attrs(target, &names, 0, &name)?
+    } else if is(atoms::resolve()) && parts.len() == 3 {
+        let path = kwarg_name(parts[2]).ok_or_else(|| name_error(parts[2]))?;
+        resolve_path(py, globals, &path)?
+    } else if is(atoms::value()) && parts.len() == 3 {
+        dec.decode(parts[2])?
+    } else if (is(atoms::eval()) || is(atoms::exec())) && parts.len() == 4 {
+        let code = code_text(parts[2])?;
+        bind_vars(&dec, globals, parts[3])?;
+        let builtins = py.import("builtins")?;
+        let function = if is(atoms::eval()) { "eval" } else { "exec" };
+        builtins.call_method1(function, (code, globals))?
+    } else {
+        return Err(bad_request(request));
     };
     let mut enc = Encoder2 {
         env,
@@ -256,13 +320,16 @@ fn attribute<'py, 'a>(
     module_term: Term<'a>,
     name_term: Term<'a>,
 ) -> Result<Bound<'py, PyAny>, Failure<'a>> {
-    let module_name = kwarg_name(module_term).unwrap_or_else(|| {
-        obj.get_type()
-            .name()
-            .map(|n| format!("<{n} object>"))
-            .unwrap_or_default()
-    });
-    if module_name == "__main__" {
+    // Only for messages and `__main__`: not computed on the fast path.
+    let owner_name = |obj: &Bound<'py, PyAny>| {
+        kwarg_name(module_term).unwrap_or_else(|| {
+            obj.get_type()
+                .name()
+                .map(|n| format!("<{n} object>"))
+                .unwrap_or_default()
+        })
+    };
+    if module_term == atoms::main_module().to_term(module_term.get_env()) {
         // The namespace is a dict: look names up as items.
         let name = kwarg_name(name_term).ok_or_else(|| name_error(name_term))?;
         let path = format!("__main__.{name}");
@@ -273,10 +340,12 @@ fn attribute<'py, 'a>(
         let name = match state.names.get(&key) {
             Some(n) => n.bind(py).clone(),
             None => {
-                let text = name_term.atom_to_string().map_err(|_| name_error(name_term))?;
+                let text = name_term
+                    .atom_to_string()
+                    .map_err(|_| name_error(name_term))?;
                 if text.contains('.') {
                     let parts = split_dotted(&text).ok_or_else(|| name_error(name_term))?;
-                    let path = format!("{module_name}.{text}");
+                    let path = format!("{}.{text}", owner_name(&obj));
                     return Ok(get_attrs(obj, &parts, 0, &path)?);
                 }
                 let n = PyString::intern(py, &text);
@@ -288,8 +357,9 @@ fn attribute<'py, 'a>(
             let text = name_term.atom_to_string().unwrap_or_default();
             Failure::Python(
                 if e.is_instance_of::<pyo3::exceptions::PyAttributeError>(py) {
+                    let owner = owner_name(&obj);
                     pyo3::exceptions::PyAttributeError::new_err(format!(
-                        "'{module_name}' has no attribute '{text}' (resolving '{module_name}.{text}')"
+                        "'{owner}' has no attribute '{text}' (resolving '{owner}.{text}')"
                     ))
                 } else {
                     e
@@ -299,7 +369,7 @@ fn attribute<'py, 'a>(
     }
     let text = kwarg_name(name_term).ok_or_else(|| name_error(name_term))?;
     let parts = split_dotted(&text).ok_or_else(|| name_error(name_term))?;
-    let path = format!("{module_name}.{text}");
+    let path = format!("{}.{text}", owner_name(&obj));
     Ok(get_attrs(obj, &parts, 0, &path)?)
 }
 

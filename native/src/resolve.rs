@@ -168,7 +168,10 @@ mod tests {
     fn names_the_failing_part() {
         with_py(|py, g| {
             let err = resolve_path(py, g, "math.nosuch").unwrap_err();
-            assert!(err.to_string().contains("'math' has no attribute 'nosuch'"), "{err}");
+            assert!(
+                err.to_string().contains("'math' has no attribute 'nosuch'"),
+                "{err}"
+            );
             let err = resolve_path(py, g, "nosuchmodule.f").unwrap_err();
             assert!(err.is_instance_of::<PyModuleNotFoundError>(py));
             assert!(err.to_string().contains("nosuchmodule"), "{err}");
@@ -179,7 +182,10 @@ mod tests {
     fn main_is_the_given_namespace() {
         with_py(|py, g| {
             g.set_item("answer", 42).unwrap();
-            let v: i64 = resolve_path(py, g, "__main__.answer").unwrap().extract().unwrap();
+            let v: i64 = resolve_path(py, g, "__main__.answer")
+                .unwrap()
+                .extract()
+                .unwrap();
             assert_eq!(v, 42);
             let len = resolve_path(py, g, "__main__.len").unwrap();
             assert!(len.is_callable());

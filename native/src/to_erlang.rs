@@ -14,7 +14,7 @@ use rustler::{Atom, Encoder, Env, Term};
 use crate::atoms;
 use crate::handle::PyHandle;
 use crate::runtime::BeamTypes;
-use crate::to_python::MAX_DEPTH;
+use crate::to_python::{MAX_DEPTH, STACK_RED_ZONE, STACK_SEGMENT};
 use crate::worker::WorkerState;
 
 /// Maps up to this size are flat maps (MAP_SMALL_MAP_LIMIT in ERTS).
@@ -66,7 +66,21 @@ impl<'a, 'py> Encoder2<'a, 'py, '_> {
         self.encode_at(obj, 0)
     }
 
-    fn encode_at(&mut self, obj: &Bound<'py, PyAny>, depth: usize) -> Result<Term<'a>, EncodeError> {
+    fn encode_at(
+        &mut self,
+        obj: &Bound<'py, PyAny>,
+        depth: usize,
+    ) -> Result<Term<'a>, EncodeError> {
+        stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || {
+            self.encode_obj(obj, depth)
+        })
+    }
+
+    fn encode_obj(
+        &mut self,
+        obj: &Bound<'py, PyAny>,
+        depth: usize,
+    ) -> Result<Term<'a>, EncodeError> {
         let env = self.env;
         let tp = obj.get_type_ptr();
         // SAFETY (all `&raw mut ffi::Py*_Type` below): taking the address of
@@ -166,17 +180,36 @@ impl<'a, 'py> Encoder2<'a, 'py, '_> {
         Ok(())
     }
 
-    fn encode_list(&mut self, obj: &Bound<'py, PyAny>, depth: usize) -> Result<Term<'a>, EncodeError> {
+    fn encode_list(
+        &mut self,
+        obj: &Bound<'py, PyAny>,
+        depth: usize,
+    ) -> Result<Term<'a>, EncodeError> {
         self.too_deep(obj, depth)?;
         let list = obj.cast::<PyList>().map_err(PyErr::from)?;
-        let mut terms = Vec::with_capacity(list.len());
+        let mut terms: Vec<rustler::sys::ErlNifTerm> = Vec::with_capacity(list.len());
         for item in list.iter() {
-            terms.push(self.encode_at(&item, depth + 1)?);
+            terms.push(self.encode_at(&item, depth + 1)?.as_c_arg());
         }
-        Ok(terms.encode(self.env))
+        // SAFETY: every term was made in `self.env`; the array outlives the
+        // call, which copies it into a new list.
+        Ok(unsafe {
+            Term::new(
+                self.env,
+                rustler::sys::enif_make_list_from_array(
+                    self.env.as_c_arg(),
+                    terms.as_ptr(),
+                    terms.len() as _,
+                ),
+            )
+        })
     }
 
-    fn encode_tuple(&mut self, obj: &Bound<'py, PyAny>, depth: usize) -> Result<Term<'a>, EncodeError> {
+    fn encode_tuple(
+        &mut self,
+        obj: &Bound<'py, PyAny>,
+        depth: usize,
+    ) -> Result<Term<'a>, EncodeError> {
         self.too_deep(obj, depth)?;
         let tuple = obj.cast::<PyTuple>().map_err(PyErr::from)?;
         let mut terms = Vec::with_capacity(tuple.len());
@@ -186,7 +219,11 @@ impl<'a, 'py> Encoder2<'a, 'py, '_> {
         Ok(rustler::types::tuple::make_tuple(self.env, &terms))
     }
 
-    fn encode_dict(&mut self, obj: &Bound<'py, PyAny>, depth: usize) -> Result<Term<'a>, EncodeError> {
+    fn encode_dict(
+        &mut self,
+        obj: &Bound<'py, PyAny>,
+        depth: usize,
+    ) -> Result<Term<'a>, EncodeError> {
         self.too_deep(obj, depth)?;
         let dict = obj.cast::<PyDict>().map_err(PyErr::from)?;
         let mut keys = Vec::with_capacity(dict.len());

@@ -16,6 +16,11 @@ use crate::runtime::BeamTypes;
 /// Deepest nesting of lists, tuples and maps accepted in either direction.
 pub const MAX_DEPTH: usize = 10_000;
 
+/// Stack left below which recursion continues on a new segment.
+pub const STACK_RED_ZONE: usize = 64 * 1024;
+/// Size of each new stack segment.
+pub const STACK_SEGMENT: usize = 2 * 1024 * 1024;
+
 /// A term that has no Python counterpart: becomes `{py_badarg, Why, Term}`.
 pub struct Badarg<'a> {
     pub why: Atom,
@@ -48,6 +53,18 @@ impl<'py> Decoder<'py, '_> {
     }
 
     fn decode_at<'a>(
+        &self,
+        term: Term<'a>,
+        depth: usize,
+    ) -> Result<Bound<'py, PyAny>, DecodeError<'a>> {
+        // Deep terms recurse deeply, and this may run on a dirty scheduler
+        // thread with a small stack: grow the stack on demand.
+        stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || {
+            self.decode_term(term, depth)
+        })
+    }
+
+    fn decode_term<'a>(
         &self,
         term: Term<'a>,
         depth: usize,
@@ -116,30 +133,51 @@ impl<'py> Decoder<'py, '_> {
         if depth >= MAX_DEPTH {
             return badarg(atoms::too_deep(), term);
         }
-        let len = match term.list_length() {
-            Ok(len) => len,
-            Err(_) => return badarg(atoms::improper_list(), term),
-        };
-        // SAFETY: PyList_New returns a new reference to a list of `len`
-        // NULL slots (or NULL with an exception set), owned by `list`.
-        let list = unsafe {
-            Bound::from_owned_ptr_or_err(self.py, ffi::PyList_New(len as ffi::Py_ssize_t))?
-        };
+        // One pass over the cells (a separate length pass costs a cache
+        // miss per cell on long lists).
+        let mut items: Vec<Bound<'py, PyAny>> = Vec::new();
         let mut cell = term;
-        for i in 0..len {
-            let (head, tail) = match cell.list_get_cell() {
-                Ok(pair) => pair,
-                Err(_) => return badarg(atoms::improper_list(), term),
-            };
-            let item = self.decode_at(head, depth + 1)?;
-            // SAFETY: `i < len`, the slot is empty, and SET_ITEM steals the
-            // new reference we hand over with into_ptr.
-            unsafe { ffi::PyList_SET_ITEM(list.as_ptr(), i as ffi::Py_ssize_t, item.into_ptr()) };
+        while let Ok((head, tail)) = cell.list_get_cell() {
+            items.push(self.decode_item(head, depth + 1)?);
             cell = tail;
         }
-        // A list whose slots were not all filled returned early above and
-        // is freed; CPython's list dealloc accepts NULL slots.
+        if !cell.is_empty_list() {
+            return badarg(atoms::improper_list(), term);
+        }
+        // SAFETY: PyList_New returns a new reference to a list of
+        // `items.len()` NULL slots (or NULL with an exception set).
+        let list = unsafe {
+            Bound::from_owned_ptr_or_err(self.py, ffi::PyList_New(items.len() as ffi::Py_ssize_t))?
+        };
+        for (i, item) in items.into_iter().enumerate() {
+            // SAFETY: `i` is in range and the slot empty; SET_ITEM steals
+            // the reference handed over by into_ptr.
+            unsafe { ffi::PyList_SET_ITEM(list.as_ptr(), i as ffi::Py_ssize_t, item.into_ptr()) };
+        }
         Ok(list)
+    }
+
+    /// A list element: small integers (the common bulk case) without the
+    /// general type dispatch.
+    #[inline]
+    fn decode_item<'a>(
+        &self,
+        term: Term<'a>,
+        depth: usize,
+    ) -> Result<Bound<'py, PyAny>, DecodeError<'a>> {
+        let mut i: i64 = 0;
+        // SAFETY: `term` belongs to a live environment; `i` is written only
+        // on success.
+        if unsafe {
+            rustler::sys::enif_get_int64(term.get_env().as_c_arg(), term.as_c_arg(), &mut i)
+        } != 0
+        {
+            // SAFETY: returns a new reference, or NULL with an exception set.
+            return Ok(unsafe {
+                Bound::from_owned_ptr_or_err(self.py, ffi::PyLong_FromLongLong(i))?
+            });
+        }
+        self.decode_at(term, depth)
     }
 
     fn decode_tuple<'a>(

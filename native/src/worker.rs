@@ -27,9 +27,9 @@ use crate::job::Job;
 use crate::queue::{self, SharedQueue};
 use crate::request;
 
-/// Stack of a worker thread: deep (up to the documented nesting limit)
-/// structures are converted recursively.
-const WORKER_STACK: usize = 256 * 1024 * 1024;
+/// Stack of a worker thread (conversions of deep terms grow theirs on
+/// demand, see `to_python`).
+const WORKER_STACK: usize = 16 * 1024 * 1024;
 /// Jobs run back to back under one GIL hold before letting other threads in.
 const BATCH: usize = 64;
 /// How long an idle worker spins on the shared queue before parking.
@@ -185,10 +185,12 @@ impl WorkerShared {
         if self.state.load(Ordering::Acquire) == STATE_STOPPED {
             return Err(job);
         }
-        self.tx.send(Msg::Job(job)).map_err(|e| match e.into_inner() {
-            Msg::Job(job) => job,
-            Msg::Stop => unreachable_stop(),
-        })?;
+        self.tx
+            .send(Msg::Job(job))
+            .map_err(|e| match e.into_inner() {
+                Msg::Job(job) => job,
+                Msg::Stop => unreachable_stop(),
+            })?;
         fence(Ordering::SeqCst);
         if self.parked.load(Ordering::SeqCst) {
             self.unpark();
@@ -232,10 +234,7 @@ fn thread_main(
     // SAFETY: the GIL is held by this thread (just ensured).
     let py = unsafe { Python::assume_attached() };
     let setup = (|| -> PyResult<WorkerState> {
-        let ident: u64 = py
-            .import("_thread")?
-            .call_method0("get_ident")?
-            .extract()?;
+        let ident: u64 = py.import("_thread")?.call_method0("get_ident")?.extract()?;
         shared.py_ident.store(ident, Ordering::Release);
         WorkerState::new(py)
     })();
@@ -361,7 +360,7 @@ fn spin(rx: &Receiver<Msg>, shared_queue: &SharedQueue) -> Option<Msg> {
             return Some(msg);
         }
         n = n.wrapping_add(1);
-        if n % 64 == 0 {
+        if n.is_multiple_of(64) {
             if start.elapsed() > SPIN {
                 return None;
             }
@@ -395,7 +394,7 @@ fn reply_not_run(shared: &WorkerShared, mut job: Box<Job>) {
     }
 }
 
-fn run_job(py: Python<'_>, shared: &Arc<WorkerShared>, state: &mut WorkerState, job: Box<Job>) {
+fn run_job(py: Python<'_>, shared: &Arc<WorkerShared>, state: &mut WorkerState, mut job: Box<Job>) {
     if shared.owner_gone.load(Ordering::Acquire) {
         reply_not_run(shared, job);
         return;
@@ -408,10 +407,12 @@ fn run_job(py: Python<'_>, shared: &Arc<WorkerShared>, state: &mut WorkerState, 
     }
     shared.running.store(job.id, Ordering::Release);
     shared.calls.fetch_add(1, Ordering::Relaxed);
+    let predecoded = job.predecoded.take();
     let message = job.env.run(|env| -> rustler::sys::ErlNifTerm {
         let req = job.request.load(env);
-        let result = match catch_unwind(AssertUnwindSafe(|| request::execute(py, env, state, req)))
-        {
+        let result = match catch_unwind(AssertUnwindSafe(|| {
+            request::execute(py, env, state, req, predecoded)
+        })) {
             Ok(term) => term,
             Err(panic) => panic_term(env, panic),
         };
@@ -455,6 +456,7 @@ fn run_job(py: Python<'_>, shared: &Arc<WorkerShared>, state: &mut WorkerState, 
         Some(cell) => cell.finish(send),
         None => send(),
     }
+    job.recycle();
 }
 
 fn is_error<'a>(env: Env<'a>, result: Term<'a>) -> bool {
