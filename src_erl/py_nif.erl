@@ -4,10 +4,12 @@
 -module(py_nif).
 
 -export([init/1, start_worker/0, submit/4, submit_dirty/4, cancel/1,
-         stop_worker/1, worker_info/1, queue_len/1, shared_queue_len/0, build_info/0]).
+         stop_worker/1, worker_info/1, queue_len/1, shared_queue_len/0, build_info/0,
+         callback_reply/2, callback_reply_dirty/2, callback_watch/1]).
 
 -nifs([init/1, start_worker/0, submit/4, submit_dirty/4, cancel/1,
-       stop_worker/1, worker_info/1, queue_len/1, shared_queue_len/0, build_info/0]).
+       stop_worker/1, worker_info/1, queue_len/1, shared_queue_len/0, build_info/0,
+       callback_reply/2, callback_reply_dirty/2, callback_watch/1]).
 
 -on_load(load/0).
 
@@ -74,6 +76,19 @@ queue_len(_Worker) -> ?NOT_LOADED.
 %% @doc Jobs waiting in the shared queue.
 -spec shared_queue_len() -> non_neg_integer().
 shared_queue_len() -> ?NOT_LOADED.
+
+%% @doc Answers a `beam.call' from Python: `Result' is `{ok, Value}' or
+%% `{error, {Class, Reason}}'. `big' asks for {@link callback_reply_dirty/2}.
+-spec callback_reply(reference(), {ok, term()} | {error, {atom(), term()}}) -> boolean() | big.
+callback_reply(_Slot, _Result) -> ?NOT_LOADED.
+
+%% @doc The calling process will answer `Slot'; if it dies first, the
+%% waiting Python code gets an error at once.
+-spec callback_watch(reference()) -> ok.
+callback_watch(_Slot) -> ?NOT_LOADED.
+
+-spec callback_reply_dirty(reference(), {ok, term()} | {error, {atom(), term()}}) -> boolean().
+callback_reply_dirty(_Slot, _Result) -> ?NOT_LOADED.
 
 -spec build_info() -> #{libpython := binary(), python := binary(), started := boolean()}.
 build_info() -> ?NOT_LOADED.

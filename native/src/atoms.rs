@@ -31,6 +31,8 @@ rustler::atoms! {
     bad_name,
     bad_code,
     already_started,
+    py_call,
+    py_callback,
     call,
     getattr,
     resolve,

@@ -7,6 +7,8 @@
 //! reply message.
 
 mod atoms;
+mod beam_native;
+mod conversions;
 mod error;
 mod exception;
 mod handle;

@@ -9,6 +9,7 @@ use rustler::{Encoder, Env, Term};
 use rustler::{NifResult, ResourceArc};
 
 use crate::atoms;
+use crate::beam_native::CallbackRes;
 use crate::housekeeper;
 use crate::job::{Job, JobRes};
 use crate::queue;
@@ -117,6 +118,32 @@ fn submit_dirty<'a>(
 #[rustler::nif]
 fn cancel(job: ResourceArc<JobRes>) -> rustler::Atom {
     job.cell.cancel()
+}
+
+/// The Erlang side of a `beam.call` answers: `Result` is `{ok, Value}` or
+/// `{error, {Class, Reason}}`. Returns `big` when the result is too large
+/// to copy here (then use `callback_reply_dirty/2`).
+#[rustler::nif]
+fn callback_reply<'a>(env: Env<'a>, slot: ResourceArc<CallbackRes>, result: Term<'a>) -> Term<'a> {
+    if !within_budget(result, CELL_BUDGET) {
+        return atoms::big().encode(env);
+    }
+    slot.answer(result).encode(env)
+}
+
+/// The calling process will answer `Slot`: if it dies first, the Python
+/// side is told.
+#[rustler::nif]
+fn callback_watch(env: Env<'_>, slot: ResourceArc<CallbackRes>) -> rustler::Atom {
+    if env.monitor(&slot, &env.pid()).is_none() {
+        slot.answer(atoms::error().encode(env));
+    }
+    atoms::ok()
+}
+
+#[rustler::nif(schedule = "DirtyCpu")]
+fn callback_reply_dirty(slot: ResourceArc<CallbackRes>, result: Term<'_>) -> bool {
+    slot.answer(result)
 }
 
 /// Length of the shared queue.

@@ -54,7 +54,8 @@ pub fn predecode<'a>(
     let op = *parts.first()?;
     let is_call = op == atoms::call().to_term(env) && parts.len() == 5;
     let is_value = op == atoms::value().to_term(env) && parts.len() == 3;
-    if !is_call && !is_value {
+    // User decoders run arbitrary Python, which must not run here.
+    if (!is_call && !is_value) || crate::conversions::has_decoders() {
         return None;
     }
     let types = runtime::beam_types().ok()?;
@@ -156,7 +157,7 @@ fn failure_term<'a>(
                 env,
                 py,
                 types,
-                state,
+                type_names: &mut state.type_names,
                 opts: Options::default(),
             };
             let handle = enc.handle(obj.bind(py));
@@ -220,7 +221,7 @@ fn run<'a, 'py>(
         env,
         py,
         types,
-        state,
+        type_names: &mut state.type_names,
         opts,
     };
     enc.encode(&result).map_err(Failure::Result)

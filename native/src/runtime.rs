@@ -8,7 +8,9 @@ use std::ffi::CString;
 use std::sync::OnceLock;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyType};
+use pyo3::types::{PyDict, PyList, PyType};
+
+use crate::beam_native::_beam_native;
 
 use crate::error::PyNifError;
 
@@ -23,6 +25,11 @@ pub struct BeamTypes {
     pub pid: Py<PyType>,
     pub reference: Py<PyType>,
     pub interrupted: Py<PyType>,
+    pub erlang_error: Py<PyType>,
+    /// `beam._encoders`: type -> function (user conversions to Erlang).
+    pub encoders: Py<PyDict>,
+    /// `beam._decoders`: tag name -> function (user conversions to Python).
+    pub decoders: Py<PyDict>,
 }
 
 static STARTED: OnceLock<Result<BeamTypes, String>> = OnceLock::new();
@@ -64,6 +71,8 @@ pub fn start(python_path: &[String]) -> Result<bool, PyNifError> {
 
 fn start_once(python_path: &[String]) -> Result<BeamTypes, PyNifError> {
     reopen_libpython_global()?;
+    // The native half of the `beam` package, built into this library.
+    pyo3::append_to_inittab!(_beam_native);
     // Initialises without Python's signal handlers (the BEAM owns signals)
     // and releases the GIL afterwards.
     Python::initialize();
@@ -78,11 +87,20 @@ fn start_once(python_path: &[String]) -> Result<BeamTypes, PyNifError> {
                 .map(Bound::unbind)
                 .map_err(|e| PyNifError::Init(format!("beam.{name}: {e}")))
         };
+        let dict = |name: &str| -> Result<Py<PyDict>, PyNifError> {
+            beam.getattr(name)
+                .and_then(|d| d.cast_into::<PyDict>().map_err(PyErr::from))
+                .map(Bound::unbind)
+                .map_err(|e| PyNifError::Init(format!("beam.{name}: {e}")))
+        };
         Ok(BeamTypes {
             atom: get("Atom")?,
             pid: get("Pid")?,
             reference: get("Ref")?,
             interrupted: get("Interrupted")?,
+            erlang_error: get("ErlangError")?,
+            encoders: dict("_encoders")?,
+            decoders: dict("_decoders")?,
         })
     })
 }

@@ -12,10 +12,14 @@ use rustler::types::binary::NewBinary;
 use rustler::{Atom, Encoder, Env, Term};
 
 use crate::atoms;
+use crate::conversions;
 use crate::handle::PyHandle;
 use crate::runtime::BeamTypes;
 use crate::to_python::{MAX_DEPTH, STACK_RED_ZONE, STACK_SEGMENT};
-use crate::worker::WorkerState;
+
+/// Erlang-visible type names of handles, per type object (the type is
+/// kept alive so that its address cannot be reused by another).
+pub type TypeNames = std::collections::HashMap<usize, (Py<PyType>, String)>;
 
 /// Maps up to this size are flat maps (MAP_SMALL_MAP_LIMIT in ERTS).
 const SMALL_MAP: usize = 32;
@@ -54,7 +58,7 @@ pub struct Encoder2<'a, 'py, 's> {
     pub env: Env<'a>,
     pub py: Python<'py>,
     pub types: &'s BeamTypes,
-    pub state: &'s mut WorkerState,
+    pub type_names: &'s mut TypeNames,
     pub opts: Options,
 }
 
@@ -139,6 +143,12 @@ impl<'a, 'py> Encoder2<'a, 'py, '_> {
             let etf = etf.cast::<PyBytes>().map_err(PyErr::from)?;
             if let Some((term, _)) = env.binary_to_term(etf.as_bytes()) {
                 return Ok(term);
+            }
+        }
+        if conversions::has_encoders() {
+            if let Some(encoder) = conversions::encoder_for(self.py, self.types, &ty)? {
+                let value = encoder.call1((obj,))?;
+                return self.encode_at(&value, depth + 1);
             }
         }
         Ok(self.handle(obj))
@@ -268,12 +278,11 @@ impl<'a, 'py> Encoder2<'a, 'py, '_> {
 
     fn type_name(&mut self, ty: &Bound<'py, PyType>) -> String {
         let key = ty.as_ptr() as usize;
-        if let Some((_, name)) = self.state.type_names.get(&key) {
+        if let Some((_, name)) = self.type_names.get(&key) {
             return name.clone();
         }
         let name = qualified_type_name(ty);
-        self.state
-            .type_names
+        self.type_names
             .insert(key, (ty.clone().unbind(), name.clone()));
         name
     }

@@ -10,6 +10,7 @@ use pyo3::{ffi, IntoPyObjectExt};
 use rustler::{Atom, Binary, ResourceArc, Term, TermType};
 
 use crate::atoms;
+use crate::conversions;
 use crate::handle::PyHandle;
 use crate::runtime::BeamTypes;
 
@@ -193,6 +194,15 @@ impl<'py> Decoder<'py, '_> {
         if items.len() == 3 && items[0] == atoms::py_handle().to_term(term.get_env()) {
             if let Ok(handle) = items[2].decode::<ResourceArc<PyHandle>>() {
                 return self.unwrap_handle(&handle, term);
+            }
+        }
+        if conversions::has_decoders() {
+            if let Some(decoder) = conversions::decoder_for(self.py, self.types, items[0])? {
+                let mut args = Vec::with_capacity(items.len() - 1);
+                for item in &items[1..] {
+                    args.push(self.decode_at(*item, depth + 1)?);
+                }
+                return Ok(decoder.call1(PyTuple::new(self.py, args)?)?);
             }
         }
         let mut objs = Vec::with_capacity(items.len());

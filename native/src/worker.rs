@@ -17,15 +17,17 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{unbounded, Receiver, Sender, TryRecvError};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString, PyType};
+use pyo3::types::{PyDict, PyString};
 use rustler::{Encoder, Env, LocalPid, Resource, ResourceArc, Term};
 
 use crate::atoms;
+use crate::beam_native;
 use crate::error::PyNifError;
 use crate::housekeeper;
 use crate::job::Job;
 use crate::queue::{self, SharedQueue};
 use crate::request;
+use crate::to_erlang::TypeNames;
 
 /// Stack of a worker thread (conversions of deep terms grow theirs on
 /// demand, see `to_python`).
@@ -96,7 +98,8 @@ impl Drop for WorkerRes {
     }
 }
 
-/// Per-thread Python state of a worker: its namespace and caches.
+/// Per-thread Python state of a worker: the namespace it runs code in, and
+/// caches.
 pub struct WorkerState {
     pub globals: Py<PyDict>,
     /// Modules resolved from an atom (atoms are never freed: stable keys).
@@ -104,16 +107,17 @@ pub struct WorkerState {
     /// Attribute names made from atoms.
     pub names: HashMap<rustler::Atom, Py<PyString>>,
     /// Erlang-visible type names of handles, per type object.
-    pub type_names: HashMap<usize, (Py<PyType>, String)>,
+    pub type_names: TypeNames,
 }
 
 const CACHE_LIMIT: usize = 4096;
 
 impl WorkerState {
     fn new(py: Python<'_>) -> PyResult<Self> {
-        let globals = PyDict::new(py);
-        globals.set_item("__builtins__", py.import("builtins")?)?;
-        globals.set_item("__name__", "__main__")?;
+        // The interpreter's `__main__`, shared by all workers: what one call
+        // defines, the next finds, whichever worker runs it. Private
+        // namespaces are what contexts are for.
+        let globals = py.import("__main__")?.dict();
         Ok(WorkerState {
             globals: globals.unbind(),
             modules: HashMap::new(),
@@ -408,6 +412,7 @@ fn run_job(py: Python<'_>, shared: &Arc<WorkerShared>, state: &mut WorkerState, 
     shared.running.store(job.id, Ordering::Release);
     shared.calls.fetch_add(1, Ordering::Relaxed);
     let predecoded = job.predecoded.take();
+    beam_native::set_current_caller(Some(job.caller));
     let message = job.env.run(|env| -> rustler::sys::ErlNifTerm {
         let req = job.request.load(env);
         let result = match catch_unwind(AssertUnwindSafe(|| {
@@ -426,6 +431,7 @@ fn run_job(py: Python<'_>, shared: &Arc<WorkerShared>, state: &mut WorkerState, 
         }
         (job.reference.load(env), result).encode(env).as_c_arg()
     });
+    beam_native::set_current_caller(None);
     shared.running.store(0, Ordering::Release);
     if shared.interrupt_pending.swap(false, Ordering::AcqRel) {
         // An interrupt aimed at this job may not have fired yet: clear it so

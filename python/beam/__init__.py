@@ -1,12 +1,26 @@
-"""The ``beam`` package: Erlang values inside the embedded interpreter.
+"""The ``beam`` package: Erlang values inside the embedded interpreter, and
+the way back to Erlang.
 
 Erlang atoms arrive as :class:`Atom` (a ``str`` subclass, so ordinary string
 code keeps working), pids and references as the opaque, hashable
 :class:`Pid` and :class:`Ref`. Returning any of them to Erlang gives back
 the original term.
+
+:func:`send` sends a message to an Erlang process, :func:`call` runs an
+Erlang function and returns its result, :func:`self` is the Erlang process
+whose call is running. :func:`register_encoder` and
+:func:`register_decoder` add conversions of your own.
 """
 
-__all__ = ["Atom", "Pid", "Ref", "Interrupted"]
+import threading as _threading
+
+import _beam_native
+
+__all__ = [
+    "Atom", "Pid", "Ref", "Interrupted", "ErlangError",
+    "send", "call", "self", "register_encoder", "register_decoder",
+    "unregister_encoder", "unregister_decoder",
+]
 
 
 class Atom(str):
@@ -36,7 +50,7 @@ class _Opaque:
         return hash((type(self).__name__, self.etf))
 
     def __repr__(self):
-        return "<%s %s>" % (type(self).__name__, self.etf[-8:].hex())
+        return "<beam.%s %08x>" % (type(self).__name__, hash(self.etf) & 0xFFFFFFFF)
 
     def __reduce__(self):
         return (type(self), (self.etf,))
@@ -57,3 +71,82 @@ class Ref(_Opaque):
 class Interrupted(BaseException):
     """Raised inside a worker whose caller timed out. A BaseException, so
     that ``except Exception`` in user code does not swallow it."""
+
+
+class ErlangError(Exception):
+    """An Erlang function called with :func:`call` raised.
+
+    ``kind`` is the class (``Atom('error')``, ``'exit'`` or ``'throw'``)
+    and ``reason`` the reason, converted to Python."""
+
+    def __init__(self, kind, reason):
+        super().__init__(kind, reason)
+        self.kind = kind
+        self.reason = reason
+
+    def __str__(self):
+        return "%s: %r" % (self.kind, self.reason)
+
+
+def send(pid, term):
+    """Sends ``term`` to the Erlang process ``pid`` (a :class:`Pid`).
+    Works from any thread; returns False when the process is not alive."""
+    return _beam_native.send(pid, term)
+
+
+def call(module, function, args=(), timeout=5.0):
+    """Runs ``module:function(*args)`` in a new Erlang process and returns
+    its result. Raises :class:`ErlangError` when it raises, TimeoutError
+    after ``timeout`` seconds (None waits for ever). The worker waits
+    without holding the GIL."""
+    return _beam_native.call(str(module), str(function), list(args), timeout)
+
+
+def self():
+    """The Erlang process whose call this code runs for, or None outside a
+    call (e.g. in a thread started by Python code)."""
+    return _beam_native.self_pid()
+
+
+# Conversions of your own: looked up only while some are registered.
+_encoders = {}
+_decoders = {}
+_registry_lock = _threading.Lock()
+
+
+def _changed():
+    _beam_native.conversions_changed(bool(_encoders), bool(_decoders))
+
+
+def register_encoder(python_type, function):
+    """Objects of ``python_type`` (or a subclass) that would otherwise come
+    back to Erlang as handles are converted by ``function(obj)``, whose
+    result is converted in turn. Example: datetimes as
+    ``{{Y, M, D}, {H, Mi, S}}``::
+
+        beam.register_encoder(datetime.datetime, lambda d: (
+            (d.year, d.month, d.day), (d.hour, d.minute, d.second)))
+    """
+    with _registry_lock:
+        _encoders[python_type] = function
+        _changed()
+
+
+def unregister_encoder(python_type):
+    with _registry_lock:
+        _encoders.pop(python_type, None)
+        _changed()
+
+
+def register_decoder(tag, function):
+    """Erlang tuples ``{Tag, A, B, ...}`` (``tag`` an atom name) are
+    converted to ``function(a, b, ...)``, the elements converted first."""
+    with _registry_lock:
+        _decoders[str(tag)] = function
+        _changed()
+
+
+def unregister_decoder(tag):
+    with _registry_lock:
+        _decoders.pop(str(tag), None)
+        _changed()

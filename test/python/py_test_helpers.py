@@ -68,3 +68,93 @@ def identity(x):
 
 def same_object(a, b):
     return a is b
+
+
+def send_many(pid, count):
+    import beam
+    for i in range(count):
+        beam.send(pid, (beam.Atom("msg"), i))
+    return count
+
+
+def send_from_threads(pid, threads, per_thread):
+    """Python threads of their own send to Erlang."""
+    import threading
+    import beam
+
+    def run(t):
+        for i in range(per_thread):
+            beam.send(pid, (beam.Atom("t"), t, i))
+
+    workers = [threading.Thread(target=run, args=(t,)) for t in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return threads * per_thread
+
+
+def call_erlang(module, function, args, timeout=5.0):
+    import beam
+    return beam.call(module, function, args, timeout)
+
+
+def erlang_error_of(module, function, args):
+    import beam
+    try:
+        beam.call(module, function, args)
+    except beam.ErlangError as e:
+        return (e.kind, e.reason)
+    return None
+
+
+def call_timeout(module, function, args, timeout):
+    import beam
+    try:
+        beam.call(module, function, args, timeout)
+    except TimeoutError as e:
+        return str(e)
+    return None
+
+
+def call_died(module, function, args):
+    import beam
+    try:
+        beam.call(module, function, args)
+    except RuntimeError as e:
+        return str(e)
+    return None
+
+
+def nested(depth):
+    """Python -> Erlang -> Python ... `depth` times."""
+    import beam
+    if depth == 0:
+        return 0
+    return 1 + beam.call("py_test_erl", "py_nested", [depth - 1])
+
+
+class Point:
+    def __init__(self, x, y):
+        self.x = x
+        self.y = y
+
+
+def register_point_conversions():
+    import beam
+    beam.register_encoder(Point, lambda p: (beam.Atom("point"), p.x, p.y))
+    beam.register_decoder("point", Point)
+
+
+def unregister_point_conversions():
+    import beam
+    beam.unregister_encoder(Point)
+    beam.unregister_decoder("point")
+
+
+def describe_point(p):
+    return (type(p).__name__, p.x, p.y)
+
+
+def make_point(x, y):
+    return Point(x, y)

@@ -1,0 +1,263 @@
+//! `_beam_native`: the built-in Python module behind the `beam` package's
+//! messages and calls into Erlang.
+//!
+//! * `send(pid, term)`: an `enif_send` from the calling thread (a worker, or
+//!   any thread Python code started), made after the term was converted and
+//!   the GIL released.
+//! * `call(module, function, args, timeout)`: asks the `py_callback` process
+//!   to run `apply(Module, Function, Args)` in a new Erlang process, then
+//!   waits for the reply with the GIL released.
+//! * `self_pid()`: the Erlang process whose call the current worker runs.
+
+use std::cell::Cell;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
+use pyo3::exceptions::{PyRuntimeError, PyTimeoutError, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+use rustler::env::SavedTerm;
+use rustler::{Atom, Encoder, LocalPid, OwnedEnv, Resource, ResourceArc, Term};
+
+use crate::atoms;
+use crate::conversions;
+use crate::runtime;
+use crate::to_erlang::{Encoder2, Options, TypeNames};
+use crate::to_python::{DecodeError, Decoder};
+
+thread_local! {
+    /// The caller of the job this worker thread is running, if any.
+    static CURRENT_CALLER: Cell<Option<LocalPid>> = const { Cell::new(None) };
+}
+
+/// Records the caller of the job about to run on this thread (`None` after).
+pub fn set_current_caller(caller: Option<LocalPid>) {
+    CURRENT_CALLER.with(|c| c.set(caller));
+}
+
+/// The reply slot of one `beam.call`, held by the Erlang process that runs
+/// the function, which it monitors: if that process dies without
+/// answering, the waiting Python thread gets an error at once.
+pub struct CallbackRes {
+    reply: Mutex<Option<Sender<(OwnedEnv, SavedTerm)>>>,
+}
+
+#[rustler::resource_impl]
+impl Resource for CallbackRes {
+    /// The process running the function died: if it had not answered, the
+    /// waiting Python thread learns it now (the reply channel closes).
+    fn down<'a>(&'a self, _env: rustler::Env<'a>, _pid: LocalPid, _mon: rustler::Monitor) {
+        drop(self.take());
+    }
+}
+
+impl CallbackRes {
+    fn take(&self) -> Option<Sender<(OwnedEnv, SavedTerm)>> {
+        match self.reply.lock() {
+            Ok(mut slot) => slot.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        }
+    }
+
+    /// Hands the result (copied into its own environment) to the waiting
+    /// thread; false when it was answered before.
+    pub fn answer(&self, result: Term<'_>) -> bool {
+        match self.take() {
+            Some(tx) => {
+                let env = OwnedEnv::new();
+                let saved = env.save(result);
+                tx.send((env, saved)).is_ok()
+            }
+            None => false,
+        }
+    }
+}
+
+fn is_erts_thread() -> bool {
+    // SAFETY: enif_thread_type has no preconditions.
+    unsafe { rustler::sys::enif_thread_type() != rustler::sys::ERL_NIF_THR_UNDEFINED }
+}
+
+fn no_erts_thread(what: &str) -> PyResult<()> {
+    if is_erts_thread() {
+        return Err(PyRuntimeError::new_err(format!(
+            "{what} cannot run on an Erlang scheduler thread"
+        )));
+    }
+    Ok(())
+}
+
+/// Converts `obj` into a term of `env` (a fresh type-name cache: these
+/// calls come from any thread).
+fn encode<'a>(py: Python<'_>, env: rustler::Env<'a>, obj: &Bound<'_, PyAny>) -> PyResult<Term<'a>> {
+    let types = runtime::beam_types().map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    let mut names = TypeNames::new();
+    let mut enc = Encoder2 {
+        env,
+        py,
+        types,
+        type_names: &mut names,
+        opts: Options::default(),
+    };
+    enc.encode(obj).map_err(|e| match e {
+        crate::to_erlang::EncodeError::Python(e) => e,
+        crate::to_erlang::EncodeError::Result { why, .. } => {
+            PyTypeError::new_err(format!("cannot convert to an Erlang term: {why:?}"))
+        }
+    })
+}
+
+fn local_pid(py: Python<'_>, env: rustler::Env<'_>, pid: &Bound<'_, PyAny>) -> PyResult<LocalPid> {
+    let types = runtime::beam_types().map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    if !pid.get_type().is(types.pid.bind(py)) {
+        return Err(PyTypeError::new_err("expected a beam.Pid"));
+    }
+    let etf = pid.getattr("etf")?;
+    let etf = etf.cast::<PyBytes>().map_err(PyErr::from)?;
+    env.binary_to_term(etf.as_bytes())
+        .and_then(|(t, _)| t.decode::<LocalPid>().ok())
+        .ok_or_else(|| PyTypeError::new_err("beam.Pid of a process on another node"))
+}
+
+/// `beam.send(pid, term)`: true when the process was alive.
+#[pyfunction]
+fn send(py: Python<'_>, pid: &Bound<'_, PyAny>, message: &Bound<'_, PyAny>) -> PyResult<bool> {
+    no_erts_thread("beam.send")?;
+    let env = OwnedEnv::new();
+    let (to, msg) = env.run(|e| -> PyResult<_> {
+        Ok((local_pid(py, e, pid)?, encode(py, e, message)?.as_c_arg()))
+    })?;
+    let sent = py.detach(move || {
+        env.run(|e| {
+            // SAFETY: not an ERTS thread (checked above), so the caller env
+            // is NULL; `msg` was made in `e`, which the call invalidates and
+            // `env`'s drop then frees.
+            unsafe {
+                rustler::sys::enif_send(std::ptr::null_mut(), to.as_c_arg(), e.as_c_arg(), msg)
+            }
+        })
+    });
+    Ok(sent != 0)
+}
+
+/// `beam.call(module, function, args, timeout)`: the result of
+/// `apply(Module, Function, Args)` in Erlang.
+#[pyfunction]
+#[pyo3(signature = (module, function, args, timeout=None))]
+fn call(
+    py: Python<'_>,
+    module: &str,
+    function: &str,
+    args: &Bound<'_, PyList>,
+    timeout: Option<f64>,
+) -> PyResult<Py<PyAny>> {
+    no_erts_thread("beam.call")?;
+    let types = runtime::beam_types().map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    let (tx, rx) = bounded(1);
+    let slot = ResourceArc::new(CallbackRes {
+        reply: Mutex::new(Some(tx)),
+    });
+    let env = OwnedEnv::new();
+    let (server, msg) = env.run(|e| -> PyResult<_> {
+        let name = atoms::py_callback();
+        let mut server = std::mem::MaybeUninit::uninit();
+        // SAFETY: a non-ERTS thread passes a NULL env; `server` is written
+        // on success only.
+        let found = unsafe {
+            rustler::sys::enif_whereis_pid(std::ptr::null_mut(), name.as_c_arg(), server.as_mut_ptr())
+        };
+        if found == 0 {
+            return Err(PyRuntimeError::new_err(
+                "beam.call: the py_callback process is not running (is the py application started?)",
+            ));
+        }
+        // SAFETY: initialised by the successful call above.
+        let server = LocalPid::from_c_arg(unsafe { server.assume_init() });
+        let m = Atom::from_str(e, module).map_err(|_| PyTypeError::new_err("module: not an atom name"))?;
+        let f = Atom::from_str(e, function).map_err(|_| PyTypeError::new_err("function: not an atom name"))?;
+        let a = encode(py, e, args.as_any())?;
+        let msg = (atoms::py_call(), slot.clone(), m, f, a).encode(e).as_c_arg();
+        Ok((server, msg))
+    })?;
+    drop(slot);
+    let wait = timeout.map(Duration::from_secs_f64);
+    let reply = py.detach(move || {
+        let sent = env.run(|e| {
+            // SAFETY: as in `send`.
+            unsafe {
+                rustler::sys::enif_send(std::ptr::null_mut(), server.as_c_arg(), e.as_c_arg(), msg)
+            }
+        });
+        if sent == 0 {
+            return Err(RecvTimeoutError::Disconnected);
+        }
+        match wait {
+            Some(d) => rx.recv_timeout(d),
+            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        }
+    });
+    let (reply_env, saved) = match reply {
+        Ok(r) => r,
+        Err(RecvTimeoutError::Timeout) => {
+            return Err(PyTimeoutError::new_err(format!(
+                "beam.call({module}, {function}): no reply within {} s",
+                timeout.unwrap_or_default()
+            )))
+        }
+        Err(RecvTimeoutError::Disconnected) => {
+            return Err(PyRuntimeError::new_err(format!(
+                "beam.call({module}, {function}): the Erlang process died without replying"
+            )))
+        }
+    };
+    reply_env.run(|e| {
+        let term = saved.load(e);
+        let dec = Decoder { py, types };
+        let decoded = dec.decode(term).map_err(|err| match err {
+            DecodeError::Python(p) => p,
+            DecodeError::Badarg(b) => PyTypeError::new_err(format!(
+                "beam.call({module}, {function}): the result has no Python counterpart ({:?})",
+                b.why
+            )),
+        })?;
+        // `{ok, Value}` or `{error, {Class, Reason}}`.
+        let (tag, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = decoded.extract()?;
+        if tag.eq("ok")? {
+            Ok(value.unbind())
+        } else {
+            let (class, reason): (Bound<'_, PyAny>, Bound<'_, PyAny>) = value.extract()?;
+            Err(PyErr::from_value(
+                types.erlang_error.bind(py).call1((class, reason))?,
+            ))
+        }
+    })
+}
+
+/// `beam.self()`: the Erlang process whose call this worker runs, or None.
+#[pyfunction]
+fn self_pid(py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+    let Some(pid) = CURRENT_CALLER.with(|c| c.get()) else {
+        return Ok(None);
+    };
+    let types = runtime::beam_types().map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    let env = OwnedEnv::new();
+    let etf = env.run(|e| pid.encode(e).to_binary());
+    let bytes = PyBytes::new(py, etf.as_slice());
+    Ok(Some(types.pid.bind(py).call1((bytes,))?.unbind()))
+}
+
+/// The `beam` package tells whether user conversions are registered.
+#[pyfunction]
+fn conversions_changed(encoders: bool, decoders: bool) {
+    conversions::set_present(encoders, decoders);
+}
+
+#[pymodule]
+pub fn _beam_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(send, m)?)?;
+    m.add_function(wrap_pyfunction!(call, m)?)?;
+    m.add_function(wrap_pyfunction!(self_pid, m)?)?;
+    m.add_function(wrap_pyfunction!(conversions_changed, m)?)?;
+    Ok(())
+}
