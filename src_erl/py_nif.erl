@@ -5,23 +5,27 @@
 
 -export([init/1, start_worker/0, submit/4, submit_dirty/4, cancel/1,
          stop_worker/1, worker_info/1, queue_len/1, shared_queue_len/0, build_info/0,
-         callback_reply/2, callback_reply_dirty/2, callback_watch/1]).
+         callback_reply/2, callback_reply_dirty/2, callback_watch/1,
+         context_new/2, context_close/1]).
 
 -nifs([init/1, start_worker/0, submit/4, submit_dirty/4, cancel/1,
        stop_worker/1, worker_info/1, queue_len/1, shared_queue_len/0, build_info/0,
-       callback_reply/2, callback_reply_dirty/2, callback_watch/1]).
+       callback_reply/2, callback_reply_dirty/2, callback_watch/1,
+       context_new/2, context_close/1]).
 
 -on_load(load/0).
 
--export_type([worker/0, job/0, target/0]).
+-export_type([worker/0, job/0, target/0, context/0]).
 
 -opaque worker() :: reference().
 %% A worker thread, owned by the process that started it.
 -opaque job() :: reference().
 %% A queued call that its caller may cancel.
--type target() :: worker() | any.
-%% Where a call goes: one worker's queue, or the shared queue that any idle
-%% worker takes from.
+-opaque context() :: reference().
+%% A namespace of its own, pinned to one worker.
+-type target() :: worker() | context() | any.
+%% Where a call goes: one worker's queue, a context (its worker, its
+%% namespace), or the shared queue that any idle worker takes from.
 
 -spec load() -> ok | {error, term()}.
 load() ->
@@ -46,11 +50,14 @@ start_worker() -> ?NOT_LOADED.
 %% `ok', or a job for {@link cancel/1} when `Cancellable'; `stopped' when
 %% no worker can take it; `big' when the request is too large to copy on a
 %% normal scheduler (then use {@link submit_dirty/4}).
--spec submit(target(), reference(), tuple(), boolean()) -> ok | job() | big | stopped.
+%% `closed' when the target is a closed context.
+-spec submit(target(), reference(), tuple(), boolean()) ->
+          ok | job() | big | stopped | closed | {error, term()}.
 submit(_Target, _Ref, _Request, _Cancellable) -> ?NOT_LOADED.
 
 %% @doc As {@link submit/4}, on a dirty scheduler, for large requests.
--spec submit_dirty(target(), reference(), tuple(), boolean()) -> ok | job() | stopped.
+-spec submit_dirty(target(), reference(), tuple(), boolean()) ->
+          ok | job() | stopped | closed | {error, term()}.
 submit_dirty(_Target, _Ref, _Request, _Cancellable) -> ?NOT_LOADED.
 
 %% @doc The caller stopped waiting: `replied' when the reply is already in
@@ -89,6 +96,15 @@ callback_watch(_Slot) -> ?NOT_LOADED.
 
 -spec callback_reply_dirty(reference(), {ok, term()} | {error, {atom(), term()}}) -> boolean().
 callback_reply_dirty(_Slot, _Result) -> ?NOT_LOADED.
+
+%% @doc A new context whose calls run on `Worker'. With `Owned' it closes
+%% when the calling process exits.
+-spec context_new(worker(), boolean()) -> context().
+context_new(_Worker, _Owned) -> ?NOT_LOADED.
+
+%% @doc Closes a context: the objects its namespace held are released.
+-spec context_close(context()) -> ok.
+context_close(_Ctx) -> ?NOT_LOADED.
 
 -spec build_info() -> #{libpython := binary(), python := binary(), started := boolean()}.
 build_info() -> ?NOT_LOADED.

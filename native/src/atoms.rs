@@ -32,6 +32,8 @@ rustler::atoms! {
     bad_code,
     already_started,
     py_call,
+    py_context_closed,
+    closed,
     py_callback,
     call,
     getattr,

@@ -9,12 +9,14 @@ use std::sync::{Arc, OnceLock};
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use pyo3::ffi;
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
 use crate::runtime;
 use crate::worker::WorkerShared;
 
 enum Chore {
     Release(Py<PyAny>),
+    ClearAndRelease(Py<PyDict>),
     Interrupt(Arc<WorkerShared>, u64),
 }
 
@@ -48,6 +50,19 @@ pub fn release(obj: Py<PyAny>) {
     }
 }
 
+/// Empties `dict` (breaking cycles through it) and drops it, later, on a
+/// thread that holds the GIL.
+pub fn clear_and_release(dict: Py<PyDict>) {
+    match CHORES.get() {
+        Some(tx) => {
+            if let Err(e) = tx.send(Chore::ClearAndRelease(dict)) {
+                std::mem::forget(e.into_inner());
+            }
+        }
+        None => std::mem::forget(dict),
+    }
+}
+
 /// Asks for the job `seq` running on `worker` to be interrupted.
 pub fn interrupt(worker: Arc<WorkerShared>, seq: u64) {
     if let Some(tx) = CHORES.get() {
@@ -73,6 +88,10 @@ fn run(rx: Receiver<Chore>) {
 fn do_chore(py: Python<'_>, chore: Chore) {
     match chore {
         Chore::Release(obj) => drop(obj),
+        Chore::ClearAndRelease(dict) => {
+            dict.bind(py).clear();
+            drop(dict);
+        }
         Chore::Interrupt(worker, seq) => {
             // Holding the GIL, the worker cannot finish its job under us:
             // it clears `running` and any pending interrupt with the GIL held.

@@ -17,6 +17,7 @@ use rustler::env::SavedTerm;
 use rustler::{LocalPid, OwnedEnv, Resource, Term};
 
 use crate::atoms;
+use crate::context::ContextInner;
 use crate::housekeeper;
 use crate::request::Predecoded;
 use crate::worker::WorkerShared;
@@ -32,6 +33,8 @@ pub struct Job {
     pub cell: Option<Arc<JobCell>>,
     /// Arguments converted to Python at submission (large requests).
     pub predecoded: Option<Predecoded>,
+    /// The context the call runs in (its namespace), if any.
+    pub context: Option<Arc<ContextInner>>,
 }
 
 /// Cleared environments ready for reuse: allocating one costs more than
@@ -58,6 +61,7 @@ impl Job {
             request,
             cell: cancellable.then(|| Arc::new(JobCell::default())),
             predecoded: None,
+            context: None,
         })
     }
 }

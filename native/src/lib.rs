@@ -8,6 +8,7 @@
 
 mod atoms;
 mod beam_native;
+mod context;
 mod conversions;
 mod error;
 mod exception;

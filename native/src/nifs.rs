@@ -10,6 +10,7 @@ use rustler::{NifResult, ResourceArc};
 
 use crate::atoms;
 use crate::beam_native::CallbackRes;
+use crate::context::{ContextInner, ContextRes};
 use crate::housekeeper;
 use crate::job::{Job, JobRes};
 use crate::queue;
@@ -56,16 +57,25 @@ fn enqueue<'a>(
     cancellable: bool,
     predecoded: Option<request::Predecoded>,
 ) -> NifResult<Term<'a>> {
-    let worker = match target.decode::<ResourceArc<WorkerRes>>() {
-        Ok(w) => Some(w),
-        Err(_) if target == atoms::any().to_term(env) => None,
-        Err(_) => return Err(rustler::Error::BadArg),
+    // A worker, a context (runs on its worker, in its namespace), or `any`.
+    let (worker, context) = if let Ok(w) = target.decode::<ResourceArc<WorkerRes>>() {
+        (Some(w.shared.clone()), None)
+    } else if let Ok(c) = target.decode::<ResourceArc<ContextRes>>() {
+        if c.inner.is_closed() {
+            return Ok(atoms::closed().encode(env));
+        }
+        (Some(c.inner.worker.clone()), Some(c.inner.clone()))
+    } else if target == atoms::any().to_term(env) {
+        (None, None)
+    } else {
+        return Err(rustler::Error::BadArg);
     };
     let mut job = Job::new(env.pid(), reference, request, cancellable);
     job.predecoded = predecoded;
+    job.context = context;
     let cell = job.cell.clone();
     let pushed = match &worker {
-        Some(w) => w.shared.push(job),
+        Some(w) => w.push(job),
         None => queue::get().push(job),
     };
     Ok(match (pushed, cell) {
@@ -110,6 +120,27 @@ fn submit_dirty<'a>(
         Some(Ok((small, pre))) => enqueue(env, target, reference, small, cancellable, Some(pre)),
         Some(Err(reason)) => Ok((atoms::error(), reason).encode(env)),
     }
+}
+
+/// A new context on `Worker`. With `Owned`, it closes when the calling
+/// process exits; otherwise when `context_close/1` is called (or the last
+/// reference to it is gone).
+#[rustler::nif]
+fn context_new(env: Env<'_>, worker: ResourceArc<WorkerRes>, owned: bool) -> NifResult<Term<'_>> {
+    let ctx = ResourceArc::new(ContextRes {
+        inner: ContextInner::new(worker.shared.clone()),
+    });
+    if owned && env.monitor(&ctx, &env.pid()).is_none() {
+        ctx.inner.close();
+    }
+    Ok(ctx.encode(env))
+}
+
+/// Closes a context: its namespace is cleared and released.
+#[rustler::nif]
+fn context_close(ctx: ResourceArc<ContextRes>) -> rustler::Atom {
+    ctx.inner.close();
+    atoms::ok()
 }
 
 /// Called by a caller that stopped waiting: `replied` (the reply is in its

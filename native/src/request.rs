@@ -24,6 +24,7 @@ use rustler::types::tuple::get_tuple;
 use rustler::{Binary, Encoder, Env, Term, TermType};
 
 use crate::atoms;
+use crate::context::ContextInner;
 use crate::exception::exception_term;
 use crate::resolve::{get_attrs, resolve_path, split_dotted};
 use crate::runtime::{self, BeamTypes};
@@ -128,12 +129,20 @@ pub fn execute<'a>(
     state: &mut WorkerState,
     request: Term<'a>,
     predecoded: Option<Predecoded>,
+    context: Option<&ContextInner>,
 ) -> Term<'a> {
     let types = match runtime::beam_types() {
         Ok(t) => t,
         Err(e) => return (atoms::error(), e.to_string()).encode(env),
     };
-    let globals = state.globals.clone_ref(py).into_bound(py);
+    let globals = match context {
+        None => state.globals.clone_ref(py).into_bound(py),
+        Some(ctx) => match ctx.namespace(py) {
+            Ok(Some(ns)) => ns,
+            Ok(None) => return (atoms::error(), atoms::py_context_closed()).encode(env),
+            Err(e) => return (atoms::error(), exception_term(py, env, &e)).encode(env),
+        },
+    };
     let outcome = run(py, env, state, types, &globals, request, predecoded);
     match outcome {
         Ok(term) => (atoms::ok(), term).encode(env),

@@ -416,7 +416,7 @@ fn run_job(py: Python<'_>, shared: &Arc<WorkerShared>, state: &mut WorkerState, 
     let message = job.env.run(|env| -> rustler::sys::ErlNifTerm {
         let req = job.request.load(env);
         let result = match catch_unwind(AssertUnwindSafe(|| {
-            request::execute(py, env, state, req, predecoded)
+            request::execute(py, env, state, req, predecoded, job.context.as_deref())
         })) {
             Ok(term) => term,
             Err(panic) => panic_term(env, panic),
