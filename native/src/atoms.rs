@@ -18,6 +18,7 @@ rustler::atoms! {
     py_worker_down,
     py_handle = "$py",
     py_value = "$py_value",
+    py_bytes = "$py_bytes",
     improper_list,
     unsupported_fun,
     unsupported_port,

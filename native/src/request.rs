@@ -26,7 +26,7 @@ use rustler::{Binary, Encoder, Env, Term, TermType};
 use crate::atoms;
 use crate::context::ContextInner;
 use crate::exception::exception_term;
-use crate::resolve::{get_attrs, resolve_path, split_dotted};
+use crate::resolve::{describe, get_attrs, resolve_path, split_dotted};
 use crate::runtime::{self, BeamTypes};
 use crate::to_erlang::{EncodeError, Encoder2, Options};
 use crate::to_python::{decode_kwargs, kwarg_name, Badarg, DecodeError, Decoder};
@@ -211,7 +211,14 @@ fn run<'a, 'py>(
         let target = target_object(py, state, globals, &dec, parts[2])?;
         let name = kwarg_name(parts[3]).ok_or_else(|| name_error(parts[3]))?;
         let names = split_dotted(&name).ok_or_else(|| name_error(parts[3]))?;
-        get_attrs(target, &names, 0, &name)?
+        let base = match parts[2].get_type() {
+            TermType::Atom | TermType::Binary => {
+                kwarg_name(parts[2]).unwrap_or_else(|| describe(&target))
+            }
+            _ => describe(&target),
+        };
+        let path = format!("{base}.{name}");
+        get_attrs(target, &names, 0, &base, &path)?
     } else if is(atoms::resolve()) && parts.len() == 3 {
         let path = kwarg_name(parts[2]).ok_or_else(|| name_error(parts[2]))?;
         resolve_path(py, globals, &path)?
@@ -248,18 +255,19 @@ fn decode_args<'py, 'a>(
     dec: &Decoder<'py, '_>,
     term: Term<'a>,
 ) -> Result<Bound<'py, PyTuple>, Failure<'a>> {
+    // rustler's list iterator panics on an improper tail: check first.
+    if term.is_list() && term.list_length().is_err() {
+        return Err(Failure::Badarg(Badarg {
+            why: atoms::improper_list(),
+            term,
+        }));
+    }
     let Ok(iter) = term.into_list_iterator() else {
         return Err(bad_request(term));
     };
     let mut args = Vec::new();
     for item in iter {
         args.push(dec.decode(item)?);
-    }
-    if term.list_length().is_err() {
-        return Err(Failure::Badarg(Badarg {
-            why: atoms::improper_list(),
-            term,
-        }));
     }
     Ok(PyTuple::new(dec.py, args)?)
 }
@@ -331,14 +339,8 @@ fn attribute<'py, 'a>(
     name_term: Term<'a>,
 ) -> Result<Bound<'py, PyAny>, Failure<'a>> {
     // Only for messages and `__main__`: not computed on the fast path.
-    let owner_name = |obj: &Bound<'py, PyAny>| {
-        kwarg_name(module_term).unwrap_or_else(|| {
-            obj.get_type()
-                .name()
-                .map(|n| format!("<{n} object>"))
-                .unwrap_or_default()
-        })
-    };
+    let owner_name =
+        |obj: &Bound<'py, PyAny>| kwarg_name(module_term).unwrap_or_else(|| describe(obj));
     if module_term == atoms::main_module().to_term(module_term.get_env()) {
         // The namespace is a dict: look names up as items.
         let name = kwarg_name(name_term).ok_or_else(|| name_error(name_term))?;
@@ -355,8 +357,9 @@ fn attribute<'py, 'a>(
                     .map_err(|_| name_error(name_term))?;
                 if text.contains('.') {
                     let parts = split_dotted(&text).ok_or_else(|| name_error(name_term))?;
-                    let path = format!("{}.{text}", owner_name(&obj));
-                    return Ok(get_attrs(obj, &parts, 0, &path)?);
+                    let owner = owner_name(&obj);
+                    let path = format!("{owner}.{text}");
+                    return Ok(get_attrs(obj, &parts, 0, &owner, &path)?);
                 }
                 let n = PyString::intern(py, &text);
                 state.names.insert(key, n.clone().unbind());
@@ -379,8 +382,9 @@ fn attribute<'py, 'a>(
     }
     let text = kwarg_name(name_term).ok_or_else(|| name_error(name_term))?;
     let parts = split_dotted(&text).ok_or_else(|| name_error(name_term))?;
-    let path = format!("{}.{text}", owner_name(&obj));
-    Ok(get_attrs(obj, &parts, 0, &path)?)
+    let owner = owner_name(&obj);
+    let path = format!("{owner}.{text}");
+    Ok(get_attrs(obj, &parts, 0, &owner, &path)?)
 }
 
 /// Source code: a binary or an iolist of UTF-8 text, not empty.

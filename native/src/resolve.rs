@@ -30,7 +30,7 @@ pub fn resolve_path<'py>(
         return resolve_in_namespace(py, globals, &parts, path);
     }
     let (obj, used) = import_longest_prefix(py, &parts)?;
-    get_attrs(obj, &parts, used, path)
+    get_attrs(obj, &parts, used, &parts[..used].join("."), path)
 }
 
 fn resolve_in_namespace<'py>(
@@ -57,7 +57,7 @@ fn resolve_in_namespace<'py>(
             }
         }
     };
-    get_attrs(first, parts, 2, path)
+    get_attrs(first, parts, 2, &parts[..2].join("."), path)
 }
 
 /// The longest prefix of `parts` that is (or can be imported as) a module,
@@ -107,20 +107,25 @@ fn is_missing_module(py: Python<'_>, e: &PyErr, prefix: &str) -> bool {
     }
 }
 
-/// Follows attributes `parts[from..]` from `obj`, naming the part that
-/// failed.
+/// Follows attributes `parts[from..]` from `obj` (which `base` names, for
+/// messages), naming the part that failed.
 pub fn get_attrs<'py>(
     mut obj: Bound<'py, PyAny>,
     parts: &[&str],
     from: usize,
+    base: &str,
     path: &str,
 ) -> PyResult<Bound<'py, PyAny>> {
     for i in from..parts.len() {
         obj = obj.getattr(parts[i]).map_err(|e| {
             if e.is_instance_of::<PyAttributeError>(obj.py()) {
+                let owner = if i == from {
+                    base.to_string()
+                } else {
+                    format!("{base}.{}", parts[from..i].join("."))
+                };
                 PyAttributeError::new_err(format!(
-                    "'{}' has no attribute '{}' (resolving '{path}')",
-                    parts[..i].join("."),
+                    "'{owner}' has no attribute '{}' (resolving '{path}')",
                     parts[i]
                 ))
             } else {
@@ -129,6 +134,14 @@ pub fn get_attrs<'py>(
         })?;
     }
     Ok(obj)
+}
+
+/// How messages name an object that has no dotted name: `<range object>`.
+pub fn describe(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .name()
+        .map(|n| format!("<{n} object>"))
+        .unwrap_or_else(|_| "<object>".to_string())
 }
 
 #[cfg(test)]

@@ -191,6 +191,13 @@ impl<'py> Decoder<'py, '_> {
         }
         let items = rustler::types::tuple::get_tuple(term)
             .or_else(|_| badarg(atoms::unsupported_term(), term))?;
+        if items.len() == 2 && items[0] == atoms::py_bytes().to_term(term.get_env()) {
+            // `{'$py_bytes', Binary}`: bytes even when the binary is UTF-8.
+            return match Binary::from_term(items[1]) {
+                Ok(bin) => Ok(PyBytes::new(self.py, bin.as_slice()).into_any()),
+                Err(_) => badarg(atoms::unsupported_bitstring(), items[1]),
+            };
+        }
         if items.len() == 3 && items[0] == atoms::py_handle().to_term(term.get_env()) {
             if let Ok(handle) = items[2].decode::<ResourceArc<PyHandle>>() {
                 return self.unwrap_handle(&handle, term);
@@ -298,6 +305,10 @@ pub fn decode_kwargs<'py, 'a>(
             }
         }
         TermType::List => {
+            // rustler's list iterator panics on an improper tail: check first.
+            if term.list_length().is_err() {
+                return badarg(atoms::improper_list(), term);
+            }
             let Ok(iter) = term.into_list_iterator() else {
                 return badarg(atoms::bad_kwargs(), term);
             };
@@ -306,9 +317,6 @@ pub fn decode_kwargs<'py, 'a>(
                     Ok(pair) if pair.len() == 2 => put(pair[0], pair[1])?,
                     _ => return badarg(atoms::bad_kwargs(), item),
                 }
-            }
-            if term.list_length().is_err() {
-                return badarg(atoms::improper_list(), term);
             }
         }
         _ => return badarg(atoms::bad_kwargs(), term),
@@ -324,10 +332,18 @@ pub fn kwarg_name(term: Term<'_>) -> Option<String> {
             .ok()
             .and_then(|b| std::str::from_utf8(b.as_slice()).ok().map(str::to_owned)),
         TermType::List => {
+            // A proper list of printable characters (never a panic on an
+            // improper one, never control characters in a name).
+            term.list_length().ok()?;
             let chars: Option<String> = term
                 .into_list_iterator()
                 .ok()?
-                .map(|c| c.decode::<u32>().ok().and_then(char::from_u32))
+                .map(|c| {
+                    c.decode::<u32>()
+                        .ok()
+                        .and_then(char::from_u32)
+                        .filter(|ch| !ch.is_control())
+                })
                 .collect();
             chars.filter(|s| !s.is_empty())
         }
