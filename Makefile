@@ -14,7 +14,7 @@ export PYTHON
 TEST_VENV := _build/test-venv
 EBIN := _build/default/lib/py/ebin
 
-.PHONY: all deps build compile extra test cargo-test eunit ct lfe-test demo shell bench check clean
+.PHONY: all deps build compile extra test cargo-test eunit ct lfe-test demo shell lfe-repl bench check clean
 
 all: build
 
@@ -57,6 +57,18 @@ demo: extra
 
 shell: build
 	erl -pa $(EBIN) -eval 'ok = py:start().'
+
+# The LFE REPL with py started. LFE is in no package registry: build it
+# from source (it is not part of this project).
+lfe-repl:
+	@if ! command -v lfe >/dev/null 2>&1; then \
+		echo "make lfe-repl: no 'lfe' on PATH. LFE is in no package registry:"; \
+		echo "  git clone https://github.com/lfe/lfe && cd lfe && make compile"; \
+		echo "then put its bin/lfe on PATH (e.g. ln -s \$$PWD/bin/lfe /usr/local/bin/lfe)."; \
+		exit 1; \
+	fi
+	@$(MAKE) --no-print-directory build
+	lfe -pa $(EBIN) -erl_eval 'case py:start() of ok -> ok; E -> io:format("(py:start) -> ~p~n", [E]) end.'
 
 bench: extra
 	erl -noshell +sbwt none -pa $(EBIN) -pa $(EXTRA) -eval 'py_bench:main(), halt().'

@@ -16,8 +16,13 @@
     ++ [{py, app_version(py)},
         {python, string:split(Python, "\n", all)}].
 
+%% LFE counts as loaded when any part of it runs here: the REPL loads
+%% `lfe', scripts and `lfe -e' load the evaluator.
 lfe_version() ->
-    case code:is_loaded(lfe) =/= false orelse lists:keymember(lfe, 1, application:loaded_applications()) of
+    Loaded = lists:any(fun(M) -> code:is_loaded(M) =/= false end,
+                       [lfe, lfe_eval, lfe_shell, lfe_comp])
+        orelse lists:keymember(lfe, 1, application:loaded_applications()),
+    case Loaded of
         true -> [{lfe, app_version(lfe)}];
         false -> []
     end.

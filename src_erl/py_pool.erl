@@ -1,68 +1,287 @@
 %%% @doc The registry of live workers, and picking one for a call.
 %%%
-%%% Callers pick a worker without a process hop: the worker resources are
-%%% published as a tuple in `persistent_term', with an `atomics' counter for
-%%% round robin. This process only maintains that tuple as workers start and
-%%% stop (it monitors them).
+%%% Callers pick a worker without a process hop: the members are published
+%%% as a tuple in `persistent_term' (ordered by worker id, so that a keyed
+%%% call goes to the same worker again after that worker restarted), with
+%%% an `atomics' counter for round robin. This process only maintains that
+%%% tuple as workers register, die, are removed, and it keeps the counters
+%%% of each worker id across restarts.
+%%%
+%%% A worker id ("slot") names a place in the pool: a restarted worker
+%%% takes the id of the one it replaces; added workers get new ids.
 %%% @end
 -module(py_pool).
 -behaviour(gen_server).
 
--export([start_link/0, register/2, pick/1, workers/0]).
+-include_lib("kernel/include/logger.hrl").
+
+-export([start_link/1, register/3, unregister/1, forget/1, reserve_slots/1]).
+-export([pick/1, pick_target/1, destination/1, worker/1, owner/1, slot/1, thread/1, queue_len/1,
+         timed_out/3, workers/0, members/0, info/0, stats/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
--define(KEY, {?MODULE, workers}).
+-export_type([member/0, target/0, slot/0, worker_info/0]).
 
--spec start_link() -> {ok, pid()} | {error, term()}.
-start_link() ->
-    gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
+-type slot() :: pos_integer().
+-opaque member() :: {py_nif:worker(), Owner :: pid(), slot(), counters:counters_ref()}.
+%% A worker as the pool publishes it: see {@link worker/1}, {@link owner/1},
+%% {@link slot/1}, {@link queue_len/1}.
+-type target() :: member() | any.
+%% Where a call goes: a member, or `any' worker through the shared queue.
 
-%% @doc Adds the worker owned by process `Owner' to the pool.
--spec register(pid(), py_nif:worker()) -> ok.
-register(Owner, Worker) ->
-    gen_server:call(?MODULE, {register, Owner, Worker}).
+-type worker_info() :: #{id := slot(), pid := pid(), thread := pos_integer(),
+                         state := idle | busy | stopped, queue := non_neg_integer(),
+                         running := non_neg_integer(),
+                         calls := non_neg_integer(), errors := non_neg_integer(),
+                         timeouts := non_neg_integer(), restarts := non_neg_integer()}.
+%% What {@link info/0} says of a worker: `id' its place in the pool,
+%% `pid' its `py_worker' process, `thread' the NIF's worker thread id (in
+%% `{py_worker_down, Thread}' errors), `state', `queue' (jobs waiting) and
+%% `running' (the id of the job it runs, 0 when none); the
+%% counters count since the application started, across restarts of the
+%% worker: `calls' and `errors' run by it, `timeouts' of callers that gave
+%% up on it, `restarts' of it.
 
-%% @doc Where the next call goes. By default the shared queue (`any'):
-%% the first idle worker takes it, which measured fastest (an idle worker
-%% spins on it; a chosen worker must often be woken, which costs tens of
-%% microseconds). `{scheduler, round_robin}' picks a worker in turn.
--spec pick(list()) -> py_nif:target().
-pick(Opts) ->
-    case proplists:get_value(scheduler, Opts, shared) of
-        shared -> any;
-        round_robin -> round_robin()
+-define(KEY, {?MODULE, members}).
+-define(TIMEOUTS, 1).
+%% Timeouts of calls through the shared queue (no member to charge).
+-define(SHARED_TIMEOUTS, {?MODULE, shared_timeouts}).
+
+-record(entry, {slot :: slot(),
+                owner :: pid(),
+                mref :: reference(),
+                worker :: py_nif:worker(),
+                counters :: counters:counters_ref()}).
+
+%% Per slot, what outlives a worker: the counters callers update, and the
+%% totals of the worker threads that held the slot before.
+-record(slot, {counters :: counters:counters_ref(),
+               calls = 0 :: non_neg_integer(),
+               errors = 0 :: non_neg_integer(),
+               restarts = 0 :: non_neg_integer()}).
+
+%%% ------------------------------------------------------------------
+%%% Registry (called by py_worker and py_worker_sup)
+%%% ------------------------------------------------------------------
+
+%% @doc Starts the registry; ids above the configured worker count are
+%% free for workers added later.
+-spec start_link(py_config:config()) -> {ok, pid()} | {error, term()}.
+start_link(Config) ->
+    gen_server:start_link({local, ?MODULE}, ?MODULE, Config, []).
+
+%% @doc Adds the worker owned by process `Owner' to the pool at `Slot'.
+%% `restarted' when the slot had a worker before.
+-spec register(slot(), pid(), py_nif:worker()) -> {ok, new | restarted}.
+register(Slot, Owner, Worker) ->
+    gen_server:call(?MODULE, {register, Slot, Owner, Worker}).
+
+%% @doc Takes a worker out of the pool before it is stopped on purpose: no
+%% call picks it any more, and its counters are dropped.
+-spec unregister(slot()) -> ok.
+unregister(Slot) ->
+    gen_server:call(?MODULE, {unregister, Slot}).
+
+%% @doc Takes a stopped worker out of the pool at once. Called by a caller
+%% that found it stopped, before the pool saw its owner die.
+-spec forget(py_nif:worker()) -> ok.
+forget(Worker) ->
+    try gen_server:call(?MODULE, {forget, Worker})
+    catch exit:{noproc, _} -> ok
     end.
 
-round_robin() ->
+%% @doc `N' fresh worker ids, for workers about to be added.
+-spec reserve_slots(non_neg_integer()) -> [slot()].
+reserve_slots(N) ->
+    gen_server:call(?MODULE, {reserve_slots, N}).
+
+%%% ------------------------------------------------------------------
+%%% The hot path (called by callers; no process hop)
+%%% ------------------------------------------------------------------
+
+%% @doc Where the next call goes (a worker, or `any' for the shared
+%% queue), chosen by the call's `scheduler' or `key' option or the
+%% configured scheduler (see {@link py_sched}).
+-spec pick(list()) -> py_nif:target().
+pick(Opts) ->
+    destination(pick_target(Opts)).
+
+%% @doc As {@link pick/1}, the pool member (worker, owner and counters)
+%% rather than the bare worker.
+-spec pick_target(list()) -> target().
+pick_target(Opts) ->
     case persistent_term:get(?KEY, undefined) of
-        {Workers, Counter} when tuple_size(Workers) > 0 ->
-            N = atomics:add_get(Counter, 1, 1),
-            element(1 + (N rem tuple_size(Workers)), Workers);
+        {Members, Counter} when tuple_size(Members) > 0 ->
+            case py_sched:pick(Members, Counter, Opts) of
+                any -> any;
+                I -> element(I, Members)
+            end;
         _ ->
             erlang:error(py_not_started)
+    end.
+
+%% @doc What `py_nif:submit/4' takes for a target.
+-spec destination(target()) -> py_nif:target().
+destination(any) -> any;
+destination({Worker, _, _, _}) -> Worker.
+
+%% @doc The NIF worker of a member.
+-spec worker(member()) -> py_nif:worker().
+worker({Worker, _, _, _}) -> Worker.
+
+%% @doc The `py_worker' process of a member: it lives as long as the
+%% worker thread serves calls.
+-spec owner(member()) -> pid().
+owner({_, Owner, _, _}) -> Owner.
+
+%% @doc The id of a member's place in the pool.
+-spec slot(member()) -> slot().
+slot({_, _, Slot, _}) -> Slot.
+
+%% @doc The NIF's id of a member's worker thread (as in
+%% `{py_worker_down, Id}').
+-spec thread(member()) -> pos_integer().
+thread({Worker, _, _, _}) -> maps:get(id, py_nif:worker_info(Worker)).
+
+%% @doc How many jobs wait in a member's queue (not counting the one it
+%% runs). Cheap: for schedulers.
+-spec queue_len(member()) -> non_neg_integer().
+queue_len({Worker, _, _, _}) -> py_nif:queue_len(Worker).
+
+%% @doc Records that a caller gave up after `Timeout' ms and cancelled its
+%% job. `Before' is what `py_nif:worker_info/1' said of the member just
+%% before the cancel (`none' for the shared queue and contexts): when the
+%% member's own queue was empty then, the job it was running was the
+%% cancelled one (it runs its queue in order and had taken ours, which had
+%% not finished), so the member is asked to check later that this job
+%% really stopped (see {@link py_worker}).
+-spec timed_out(target() | context, none | map(), timeout()) -> ok.
+timed_out(context, _Before, Timeout) ->
+    ?LOG_INFO("py: a call in a context timed out after ~p ms", [Timeout],
+              #{py => call_timeout});
+timed_out(any, _Before, Timeout) ->
+    ?LOG_INFO("py: a call through the shared queue timed out after ~p ms", [Timeout],
+              #{py => call_timeout}),
+    case persistent_term:get(?SHARED_TIMEOUTS, undefined) of
+        undefined -> ok;
+        C -> counters:add(C, 1, 1)
+    end;
+timed_out({_, Owner, Slot, Counters}, Before, Timeout) ->
+    ?LOG_INFO("py: a call to worker ~b timed out after ~p ms", [Slot, Timeout],
+              #{py => call_timeout, py_worker => Slot}),
+    counters:add(Counters, ?TIMEOUTS, 1),
+    case Before of
+        #{queue := 0, running := Job} when Job =/= 0 ->
+            py_worker:cancelled(Owner, Job, Timeout);
+        _ ->
+            ok
     end.
 
 %% @doc The workers now in the pool.
 -spec workers() -> [py_nif:worker()].
 workers() ->
+    [worker(M) || M <- members()].
+
+%% @doc The members now in the pool, by id.
+-spec members() -> [member()].
+members() ->
     case persistent_term:get(?KEY, undefined) of
-        {Workers, _} -> tuple_to_list(Workers);
+        {Members, _} -> tuple_to_list(Members);
         undefined -> []
     end.
 
--spec init([]) -> {ok, map()}.
-init([]) ->
+%% @doc State and counters of every worker in the pool, by id.
+-spec info() -> [worker_info()].
+info() ->
+    try gen_server:call(?MODULE, info)
+    catch exit:{noproc, _} -> []
+    end.
+
+%% @doc Totals over the pool: the sums of {@link info/0}'s counters, the
+%% timeouts of calls through the shared queue (`shared_timeouts', not
+%% charged to a worker), and the jobs waiting in the shared queue.
+-spec stats() -> #{workers := non_neg_integer(), calls := non_neg_integer(),
+                   errors := non_neg_integer(), timeouts := non_neg_integer(),
+                   restarts := non_neg_integer(), shared_timeouts := non_neg_integer(),
+                   shared_queue := non_neg_integer()}.
+stats() ->
+    Info = info(),
+    Sum = fun(Key) -> lists:sum([maps:get(Key, I) || I <- Info]) end,
+    SharedTimeouts = case persistent_term:get(?SHARED_TIMEOUTS, undefined) of
+                         undefined -> 0;
+                         C -> counters:get(C, 1)
+                     end,
+    #{workers => length(Info), calls => Sum(calls), errors => Sum(errors),
+      timeouts => Sum(timeouts), restarts => Sum(restarts),
+      shared_timeouts => SharedTimeouts, shared_queue => py_nif:shared_queue_len()}.
+
+entry_info(#entry{slot = Slot, owner = Owner, worker = Worker, counters = Counters},
+           #slot{calls = Calls, errors = Errors, restarts = Restarts}) ->
+    #{id := Thread, queue := Queue, state := State, running := Running,
+      calls := C, errors := E} = py_nif:worker_info(Worker),
+    #{id => Slot, pid => Owner, thread => Thread, state => State, queue => Queue,
+      running => Running, calls => Calls + C, errors => Errors + E,
+      timeouts => counters:get(Counters, ?TIMEOUTS), restarts => Restarts}.
+
+%%% ------------------------------------------------------------------
+%%% gen_server
+%%% ------------------------------------------------------------------
+
+-spec init(py_config:config()) -> {ok, map()}.
+init(#{workers := Count}) ->
+    %% terminate/2 must run at shutdown: it unpublishes the pool, so that
+    %% calls after py stopped fail at once with `py_not_started'.
+    process_flag(trap_exit, true),
     Counter = atomics:new(1, [{signed, false}]),
-    State = #{counter => Counter, workers => []},
+    persistent_term:put(?SHARED_TIMEOUTS, counters:new(1, [write_concurrency])),
+    State = #{counter => Counter, entries => [], slots => #{}, next_slot => Count + 1},
     publish(State),
     {ok, State}.
 
 -spec handle_call(term(), gen_server:from(), map()) -> {reply, term(), map()}.
-handle_call({register, Owner, Worker}, _From, State = #{workers := Ws}) ->
-    MRef = erlang:monitor(process, Owner),
-    New = State#{workers := Ws ++ [{Owner, MRef, Worker}]},
+handle_call({register, Slot, Owner, Worker}, _From, State) ->
+    #{entries := Entries0, slots := Slots0} = State,
+    %% A slot has one worker at a time. The old one's 'DOWN' may not have
+    %% arrived yet: retire it now.
+    {Entries, Slots} = case lists:keyfind(Slot, #entry.slot, Entries0) of
+                           false -> {Entries0, Slots0};
+                           Old -> {retire(Old, Entries0), add_totals(Old, Slots0)}
+                       end,
+    {Kind, SlotRec} = case Slots of
+                          #{Slot := Rec} -> {restarted, Rec#slot{restarts = Rec#slot.restarts + 1}};
+                          #{} -> {new, #slot{counters = counters:new(1, [write_concurrency])}}
+                      end,
+    Entry = #entry{slot = Slot, owner = Owner, mref = erlang:monitor(process, Owner),
+                   worker = Worker, counters = SlotRec#slot.counters},
+    New = State#{entries := lists:keysort(#entry.slot, [Entry | Entries]),
+                 slots := Slots#{Slot => SlotRec},
+                 next_slot := max(maps:get(next_slot, State), Slot + 1)},
+    publish(New),
+    {reply, {ok, Kind}, New};
+handle_call({unregister, Slot}, _From, State = #{entries := Entries, slots := Slots}) ->
+    New = State#{entries := retire(lists:keyfind(Slot, #entry.slot, Entries), Entries),
+                 slots := maps:remove(Slot, Slots)},
     publish(New),
     {reply, ok, New};
+handle_call({forget, Worker}, _From, State = #{entries := Entries}) ->
+    case lists:keyfind(Worker, #entry.worker, Entries) of
+        #entry{} = E ->
+            case py_nif:worker_info(Worker) of
+                #{state := stopped} ->
+                    New = State#{entries := retire(E, Entries),
+                                 slots := add_totals(E, maps:get(slots, State))},
+                    publish(New),
+                    {reply, ok, New};
+                #{} ->
+                    {reply, ok, State}
+            end;
+        false ->
+            {reply, ok, State}
+    end;
+handle_call({reserve_slots, N}, _From, State = #{next_slot := Next}) ->
+    {reply, lists:seq(Next, Next + N - 1), State#{next_slot := Next + N}};
+handle_call(info, _From, State = #{entries := Entries, slots := Slots}) ->
+    {reply, [entry_info(E, maps:get(E#entry.slot, Slots)) || E <- Entries], State};
 handle_call(_Other, _From, State) ->
     {reply, {error, unknown_call}, State}.
 
@@ -71,10 +290,16 @@ handle_cast(_Msg, State) ->
     {noreply, State}.
 
 -spec handle_info(term(), map()) -> {noreply, map()}.
-handle_info({'DOWN', MRef, process, _Pid, _Reason}, State = #{workers := Ws}) ->
-    New = State#{workers := lists:keydelete(MRef, 2, Ws)},
-    publish(New),
-    {noreply, New};
+handle_info({'DOWN', MRef, process, _Pid, _Reason}, State = #{entries := Entries}) ->
+    case lists:keyfind(MRef, #entry.mref, Entries) of
+        #entry{} = E ->
+            New = State#{entries := lists:keydelete(MRef, #entry.mref, Entries),
+                         slots := add_totals(E, maps:get(slots, State))},
+            publish(New),
+            {noreply, New};
+        false ->
+            {noreply, State}
+    end;
 handle_info(_Other, State) ->
     {noreply, State}.
 
@@ -83,5 +308,25 @@ terminate(_Reason, _State) ->
     _ = persistent_term:erase(?KEY),
     ok.
 
-publish(#{counter := Counter, workers := Ws}) ->
-    persistent_term:put(?KEY, {list_to_tuple([W || {_, _, W} <- Ws]), Counter}).
+%% Removes an entry from the list, no longer watching its owner.
+retire(false, Entries) ->
+    Entries;
+retire(#entry{mref = MRef}, Entries) ->
+    erlang:demonitor(MRef, [flush]),
+    lists:keydelete(MRef, #entry.mref, Entries).
+
+%% Keeps what a departed worker thread counted in its slot's totals. A
+%% slot that was unregistered has no totals any more.
+add_totals(#entry{slot = Slot, worker = Worker}, Slots) ->
+    case Slots of
+        #{Slot := Rec = #slot{calls = C0, errors = E0}} ->
+            #{calls := C, errors := E} = py_nif:worker_info(Worker),
+            Slots#{Slot := Rec#slot{calls = C0 + C, errors = E0 + E}};
+        #{} ->
+            Slots
+    end.
+
+publish(#{counter := Counter, entries := Entries}) ->
+    Members = [{W, Owner, Slot, C} || #entry{worker = W, owner = Owner, slot = Slot, counters = C}
+                                          <- Entries],
+    persistent_term:put(?KEY, {list_to_tuple(Members), Counter}).

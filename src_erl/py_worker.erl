@@ -1,34 +1,105 @@
 %%% @doc One Python worker: the Erlang process that owns a worker thread of
 %%% the NIF. The thread runs the Python code; this process gives it a place
-%%% in the supervision tree and registers it with {@link py_pool}.
+%%% in the supervision tree, runs the `init' code on it, registers it with
+%%% {@link py_pool}, and watches it for a stuck job.
+%%%
+%%% The NIF ties the thread to this process: when the process dies (even
+%%% killed), the thread stops taking jobs, answers the queued ones with
+%%% `{py_worker_down, Id}' and interrupts the running one. So killing this
+%%% process is how a worker is given up, and its supervisor restarts it.
+%%%
+%%% A job is stuck when its caller timed out and cancelled it, and it is
+%%% still running `stuck_grace' ms later: the interrupt could not reach it
+%%% (Python code blocked in C, such as `time.sleep(1000)', sees no
+%%% interrupt). The worker then exits and is restarted; the stuck thread
+%%% ends by itself whenever the C code returns. Only a call aimed at this
+%%% worker can tell which job it cancelled (see {@link py_pool:timed_out/3});
+%%% a call through the shared queue cannot.
 %%% @end
 -module(py_worker).
 -behaviour(gen_server).
 
--export([start_link/1, child_spec/1]).
--export([init/1, handle_call/3, handle_cast/2, terminate/2]).
+-include_lib("kernel/include/logger.hrl").
 
--spec child_spec(term()) -> supervisor:child_spec().
-child_spec(Id) ->
-    #{id => {py_worker, Id},
-      start => {?MODULE, start_link, [Id]},
-      shutdown => 5000,
-      type => worker}.
+-export([start_link/1, child_spec/2, cancelled/3]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
--spec start_link(term()) -> {ok, pid()} | {error, term()}.
-start_link(Id) ->
-    gen_server:start_link(?MODULE, Id, []).
+%% Extra time the supervisor gives terminate/2 beyond its own draining
+%% deadline, so that a drain that times out still ends in order.
+-define(SHUTDOWN_MARGIN, 1000).
+%% How often a stopping worker checks whether its queue is drained.
+-define(DRAIN_POLL, 2).
 
--spec init(term()) -> {ok, #{id := term(), worker := py_nif:worker()}} | {stop, term()}.
-init(Id) ->
+%% @doc The child spec of the worker with id `Slot'.
+-spec child_spec(py_pool:slot(), #{shutdown_timeout := non_neg_integer(), _ => _}) ->
+          supervisor:child_spec().
+child_spec(Slot, #{shutdown_timeout := Shutdown}) ->
+    #{id => {py_worker, Slot},
+      start => {?MODULE, start_link, [Slot]},
+      restart => permanent,
+      shutdown => Shutdown + ?SHUTDOWN_MARGIN,
+      type => worker,
+      modules => [?MODULE]}.
+
+-spec start_link(py_pool:slot()) -> {ok, pid()} | {error, term()}.
+start_link(Slot) ->
+    gen_server:start_link(?MODULE, Slot, []).
+
+%% @doc Tells the worker owned by `Owner' that the caller of job `Seq'
+%% (the job it was running) gave up after `Timeout' ms and cancelled it:
+%% the worker checks after `stuck_grace' ms that the job stopped.
+-spec cancelled(pid(), pos_integer(), timeout()) -> ok.
+cancelled(Owner, Seq, Timeout) ->
+    gen_server:cast(Owner, {cancelled, Seq, Timeout}).
+
+-spec init(py_pool:slot()) -> {ok, map()} | {stop, term()}.
+init(Slot) ->
+    %% terminate/2 must run when the supervisor stops us: it drains the
+    %% queue so that no accepted call is lost.
     process_flag(trap_exit, true),
+    logger:update_process_metadata(#{py_worker => Slot}),
     case py_nif:start_worker() of
         {ok, Worker} ->
-            ok = py_pool:register(self(), Worker),
-            {ok, #{id => Id, worker => Worker}};
+            case run_init(Worker, py_config:get(init)) of
+                ok ->
+                    {ok, Kind} = py_pool:register(Slot, self(), Worker),
+                    log_start(Kind, Slot, Worker),
+                    {ok, #{slot => Slot, worker => Worker, stuck => false}};
+                {error, Why} ->
+                    py_nif:stop_worker(Worker),
+                    {stop, Why}
+            end;
         {error, Reason} ->
             {stop, {py_worker_start_failed, Reason}}
     end.
+
+log_start(new, Slot, Worker) ->
+    ?LOG_DEBUG("py: worker ~b started (thread ~b)", [Slot, thread(Worker)], #{py => worker_started});
+log_start(restarted, Slot, Worker) ->
+    ?LOG_WARNING("py: worker ~b restarted (thread ~b)", [Slot, thread(Worker)], #{py => worker_restarted}).
+
+thread(Worker) ->
+    maps:get(id, py_nif:worker_info(Worker)).
+
+%% The `init' setting, item by item, on this worker's thread (its own
+%% globals: what an item imports or defines is visible to later calls).
+run_init(_Worker, []) ->
+    ok;
+run_init(Worker, [Item | Rest]) ->
+    case py_job:run(Worker, init_request(Item), py_config:get(call_timeout)) of
+        {ok, _} -> run_init(Worker, Rest);
+        {error, Why} -> {error, {bad_config, init, Item, py_job:describe(Why)}}
+    end.
+
+%% Results stay in Python (flag 2: a handle): they are not used.
+init_request(Module) when is_atom(Module) ->
+    {exec, 2, <<"import ", (atom_to_binary(Module))/binary>>, #{}};
+init_request({exec, Code}) ->
+    {exec, 2, Code, #{}};
+init_request({Module, Function}) ->
+    {call, 2, {Module, Function}, [], []};
+init_request({Module, Function, Args}) ->
+    {call, 2, {Module, Function}, Args, []}.
 
 -spec handle_call(term(), gen_server:from(), map()) -> {reply, term(), map()}.
 handle_call(worker, _From, State = #{worker := Worker}) ->
@@ -37,11 +108,51 @@ handle_call(_Other, _From, State) ->
     {reply, {error, unknown_call}, State}.
 
 -spec handle_cast(term(), map()) -> {noreply, map()}.
+handle_cast({cancelled, Seq, _Timeout}, State) ->
+    _ = erlang:send_after(py_config:get(stuck_grace), self(), {stuck_check, Seq}),
+    {noreply, State};
 handle_cast(_Msg, State) ->
     {noreply, State}.
 
+-spec handle_info(term(), map()) -> {noreply, map()} | {stop, term(), map()}.
+handle_info({stuck_check, Seq}, State = #{slot := Slot, worker := Worker}) ->
+    case py_nif:worker_info(Worker) of
+        #{running := Seq} ->
+            ?LOG_ERROR("py: worker ~b is stuck: cancelled job ~b still runs ~b ms later "
+                       "(blocked in C code?); restarting the worker",
+                       [Slot, Seq, py_config:get(stuck_grace)], #{py => worker_stuck}),
+            %% A `shutdown' reason: the supervisor restarts us without a
+            %% crash report (the line above says what happened).
+            {stop, {shutdown, {py_worker_stuck, Slot}}, State#{stuck := true}};
+        #{} ->
+            {noreply, State}
+    end;
+handle_info(_Other, State) ->
+    {noreply, State}.
+
 -spec terminate(term(), map()) -> ok.
+terminate(_Reason, #{worker := Worker, stuck := true}) ->
+    py_nif:stop_worker(Worker);
 terminate(_Reason, #{worker := Worker}) ->
     %% Jobs queued before are still answered; later submissions see
-    %% `stopped' and go to another worker.
-    py_nif:stop_worker(Worker).
+    %% `stopped' and go to another worker. Wait until the thread took the
+    %% stop request, i.e. answered everything before it: when this process
+    %% is gone, the NIF fails what is left.
+    ok = py_nif:stop_worker(Worker),
+    drain(Worker, erlang:monotonic_time(millisecond) + py_config:get(shutdown_timeout)).
+
+drain(Worker, Deadline) ->
+    case py_nif:queue_len(Worker) of
+        0 ->
+            ok;
+        _ ->
+            case erlang:monotonic_time(millisecond) < Deadline of
+                true ->
+                    receive after ?DRAIN_POLL -> ok end,
+                    drain(Worker, Deadline);
+                false ->
+                    ?LOG_WARNING("py: worker stopping before its queue drained "
+                                 "(shutdown_timeout reached); the rest fails", [], #{py => drain_timeout}),
+                    ok
+            end
+    end.

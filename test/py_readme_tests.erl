@@ -1,8 +1,10 @@
-%%% @doc Runs every example of README.md: each ```erlang block's `N> Expr.'
-%%% lines are evaluated in order, in one set of bindings (like one shell
-%%% session), and the lines after them are matched against the result.
-%%% In the expected text `#Ref<...>', `#Fun<...>' and pids match anything,
-%%% and an expected text containing `(varies)' is not compared.
+%%% @doc Runs every example of README.md: each erlang code block's
+%%% `N> Expr.' lines are evaluated in order, in one set of bindings (like
+%%% one shell session), and the lines after them are matched against the
+%%% result. In the expected text `#Ref<...>', `#Fun<...>' and pids match
+%%% anything, and an expected text containing `(varies)' is not compared.
+%%% A block that is a module (it starts with `-module(') is compiled and
+%%% loaded, for the examples after it to use.
 -module(py_readme_tests).
 
 -include_lib("eunit/include/eunit.hrl").
@@ -42,9 +44,13 @@ examples(Path) ->
 
 blocks([], _, Acc) ->
     lists:reverse(Acc);
-blocks([{_, "```erlang" ++ _} | Rest], outside, Acc) ->
+blocks([{N, "```erlang" ++ _} | Rest], outside, Acc) ->
     {Block, After} = lists:splitwith(fun({_, L}) -> not lists:prefix("```", L) end, Rest),
-    blocks(tl_or_empty(After), outside, lists:reverse(entries(Block)) ++ Acc);
+    Entries = case [L || {_, L} <- Block, string:trim(L) =/= ""] of
+                  ["-module(" ++ _ | _] -> [{N, {module, string:join([L || {_, L} <- Block], "\n")}, ""}];
+                  _ -> entries(Block)
+              end,
+    blocks(tl_or_empty(After), outside, lists:reverse(Entries) ++ Acc);
 blocks([{_, "```" ++ _} | Rest], outside, Acc) ->
     {_, After} = lists:splitwith(fun({_, L}) -> not lists:prefix("```", L) end, Rest),
     blocks(tl_or_empty(After), outside, Acc);
@@ -87,6 +93,20 @@ complete(Text) ->
         _ -> false
     end.
 
+run({Line, {module, Source}, _}, Bindings) ->
+    %% Through a file, so that the preprocessor runs (?MODULE...).
+    Dir = filename:join(["/tmp", "py_readme_" ++ os:getpid()]),
+    ok = filelib:ensure_dir(filename:join(Dir, "x")),
+    {match, [Name]} = re:run(Source, "-module\\(([a-z_0-9]+)\\)", [{capture, all_but_first, list}]),
+    File = filename:join(Dir, Name ++ ".erl"),
+    ok = file:write_file(File, Source),
+    case compile:file(File, [binary, return_errors]) of
+        {ok, Module, Beam} ->
+            {module, Module} = code:load_binary(Module, File, Beam),
+            Bindings;
+        {error, Errors, _} ->
+            erlang:error({readme_module_does_not_compile, Line, Errors})
+    end;
 run({Line, ExprText, Expected}, Bindings) ->
     Exprs = case erl_scan:string(ExprText) of
                 {ok, Tokens, _} ->

@@ -368,9 +368,12 @@ fn attribute<'py, 'a>(
         };
         return obj.getattr(&name).map_err(|e| {
             let text = name_term.atom_to_string().unwrap_or_default();
+            let owner = owner_name(&obj);
             Failure::Python(
-                if e.is_instance_of::<pyo3::exceptions::PyAttributeError>(py) {
-                    let owner = owner_name(&obj);
+                // Objects without a dotted name keep Python's own message.
+                if e.is_instance_of::<pyo3::exceptions::PyAttributeError>(py)
+                    && !owner.starts_with('<')
+                {
                     pyo3::exceptions::PyAttributeError::new_err(format!(
                         "'{owner}' has no attribute '{text}' (resolving '{owner}.{text}')"
                     ))

@@ -118,7 +118,10 @@ pub fn get_attrs<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     for i in from..parts.len() {
         obj = obj.getattr(parts[i]).map_err(|e| {
-            if e.is_instance_of::<PyAttributeError>(obj.py()) {
+            // On an object without a dotted name, Python's own message
+            // ("'range' object has no attribute 'x'") says it best.
+            let unnamed = i == from && base.starts_with('<');
+            if e.is_instance_of::<PyAttributeError>(obj.py()) && !unnamed {
                 let owner = if i == from {
                     base.to_string()
                 } else {

@@ -150,3 +150,61 @@ def unregister_decoder(tag):
     with _registry_lock:
         _decoders.pop(str(tag), None)
         _changed()
+
+
+# Lazy iteration from Erlang (py:iter/next/fold/stream).
+
+class _Stream:
+    """Pulls items from an iterator in batches for Erlang. An exception
+    raised after some items of a batch is kept and raised by the next
+    ``take``, so that the items before it are delivered first."""
+
+    __slots__ = ("_it", "_error", "_done", "produced")
+
+    def __init__(self, iterable):
+        self._it = iter(iterable)
+        self._error = None
+        self._done = False
+        self.produced = 0
+
+    def take(self, n):
+        """Up to ``n`` items: ``(items, done)``."""
+        if self._error is not None:
+            error, self._error = self._error, None
+            self._done = True
+            raise error
+        items = []
+        if self._done:
+            return items, True
+        it = self._it
+        try:
+            for _ in range(n):
+                items.append(next(it))
+        except StopIteration:
+            self._done = True
+        except BaseException as e:
+            if not items:
+                self._done = True
+                raise
+            self._error = e
+        self.produced += len(items)
+        return items, self._done
+
+    def close(self):
+        """Closes a generator (its ``finally`` blocks run)."""
+        self._done = True
+        close = getattr(self._it, "close", None)
+        if close is not None:
+            close()
+
+
+def _stream(iterable):
+    return _Stream(iterable)
+
+
+def _next(it):
+    """``(Atom('ok'), item)`` or ``Atom('done')``."""
+    try:
+        return (Atom("ok"), next(it))
+    except StopIteration:
+        return Atom("done")

@@ -158,3 +158,41 @@ def describe_point(p):
 
 def make_point(x, y):
     return Point(x, y)
+
+
+# Streams: a generator whose progress and closing the tests can watch.
+stream_state = {"produced": 0, "closed": False, "finally": False}
+
+
+def counting(n):
+    stream_state["produced"] = 0
+    stream_state["closed"] = False
+    stream_state["finally"] = False
+    try:
+        for i in range(n):
+            stream_state["produced"] += 1
+            yield i
+    except GeneratorExit:
+        stream_state["closed"] = True
+        raise
+    finally:
+        stream_state["finally"] = True
+
+
+def produced():
+    return stream_state["produced"]
+
+
+def finally_ran():
+    return stream_state["finally"]
+
+
+def failing_after(n):
+    for i in range(n):
+        yield i
+    raise ValueError("stream broke after %d" % n)
+
+
+def thread_ident():
+    import threading
+    return threading.get_ident()

@@ -1,0 +1,116 @@
+%%% @doc Contexts: Python state owned by Erlang.
+%%%
+%%% A context is a namespace of its own (what `py:exec' defines, what
+%%% `py:eval' and `'__main__'' calls see), and every call through it runs
+%%% on the same worker thread. `new/0' makes one owned by the calling
+%%% process: it is closed, and the Python objects it held released, when
+%%% that process exits. `named/1' makes (or finds) one shared by name, kept
+%%% until `drop/1'.
+%%%
+%%% A call uses a context when it is given the option `{context, Ctx}', or
+%%% when it runs inside `with/2' (which covers every function of `py',
+%%% builtins and operators included).
+%%%
+%%% This server only keeps the table of named contexts.
+%%% @end
+-module(py_context).
+-behaviour(gen_server).
+
+-export([new/0, named/1, drop/1, with/2, current/0, start_link/0]).
+-export([init/1, handle_call/3, handle_cast/2]).
+
+-export_type([context/0]).
+
+-type context() :: {'$py_context', py_nif:context()}.
+
+-define(TABLE, py_named_contexts).
+-define(KEY, '$py_context').
+
+%% @doc A new context owned by the calling process.
+-spec new() -> context().
+new() ->
+    {?KEY, py_nif:context_new(pick_worker(), true)}.
+
+%% @doc The context named `Name', made on first use; shared by every
+%% process until {@link drop/1}.
+-spec named(term()) -> context().
+named(Name) ->
+    case ets:lookup(?TABLE, Name) of
+        [{_, Ctx}] -> {?KEY, Ctx};
+        [] -> {?KEY, gen_server:call(?MODULE, {named, Name})}
+    end.
+
+%% @doc Closes the context named `Name' (or the given context): the
+%% objects its namespace held are released; later calls through it raise
+%% `py_context_closed'.
+-spec drop(term() | context()) -> ok.
+drop({?KEY, Ctx}) ->
+    py_nif:context_close(Ctx);
+drop(Name) ->
+    gen_server:call(?MODULE, {drop, Name}).
+
+%% @doc Runs `Fun' with every py call of this process going through
+%% `Context'.
+-spec with(context(), fun(() -> Result)) -> Result.
+with({?KEY, _} = Context, Fun) ->
+    Previous = put(?KEY, Context),
+    try
+        Fun()
+    after
+        case Previous of
+            undefined -> erase(?KEY);
+            _ -> put(?KEY, Previous)
+        end
+    end.
+
+%% @doc The context `with/2' set for this process, if any.
+-spec current() -> context() | undefined.
+current() ->
+    get(?KEY).
+
+%% A worker for a new context, in turn.
+pick_worker() ->
+    case py_pool:workers() of
+        [] ->
+            erlang:error(py_not_started);
+        Workers ->
+            N = erlang:unique_integer([positive, monotonic]),
+            lists:nth(1 + N rem length(Workers), Workers)
+    end.
+
+%%% The server ---------------------------------------------------------
+
+-spec start_link() -> {ok, pid()} | {error, term()}.
+start_link() ->
+    gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
+
+-spec init([]) -> {ok, #{}}.
+init([]) ->
+    _ = ets:new(?TABLE, [named_table, protected, {read_concurrency, true}]),
+    {ok, #{}}.
+
+-spec handle_call(term(), gen_server:from(), map()) -> {reply, term(), map()}.
+handle_call({named, Name}, _From, State) ->
+    case ets:lookup(?TABLE, Name) of
+        [{_, Ctx}] ->
+            {reply, Ctx, State};
+        [] ->
+            Ctx = py_nif:context_new(pick_worker(), false),
+            true = ets:insert(?TABLE, {Name, Ctx}),
+            {reply, Ctx, State}
+    end;
+handle_call({drop, Name}, _From, State) ->
+    case ets:lookup(?TABLE, Name) of
+        [{_, Ctx}] ->
+            ok = py_nif:context_close(Ctx),
+            true = ets:delete(?TABLE, Name),
+            {reply, ok, State};
+        [] ->
+            {reply, ok, State}
+    end;
+handle_call(_Other, _From, State) ->
+    {reply, {error, unknown_call}, State}.
+
+-spec handle_cast(term(), map()) -> {noreply, map()}.
+handle_cast(_Msg, State) ->
+    {noreply, State}.

@@ -1,0 +1,100 @@
+%%% @doc Python server schedulers: which worker serves a call.
+%%%
+%%% A scheduler is chosen per call (`{scheduler, S}' or `{key, Term}' in the
+%%% call's options) or by the `scheduler' setting:
+%%%
+%%% <ul>
+%%% <li>`shared' (the default): the call goes to the NIF's shared queue,
+%%%     and the first idle worker takes it. Fastest for short calls (an idle
+%%%     worker spins on that queue; waking a chosen worker costs tens of
+%%%     microseconds), but no affinity, and the caller cannot tell which
+%%%     worker ran its call (see the stuck-worker note in {@link py_worker}).</li>
+%%% <li>`round_robin': each worker in turn.</li>
+%%% <li>`random': a uniformly random worker.</li>
+%%% <li>`least_loaded': the worker with the shortest queue; ties go round
+%%%     robin.</li>
+%%% <li>`keyed': the worker the call's `{key, Term}' hashes to, so calls
+%%%     with the same key run on the same worker and see the same Python
+%%%     globals. Without a key, the calling process is the key. A key maps to
+%%%     the same worker as long as the set of workers does not change (a
+%%%     restarted worker keeps its place).</li>
+%%% <li>`{Module, Function}': a custom scheduler, called as
+%%%     `Module:Function(Members, Opts)' with the tuple of pool members
+%%%     (opaque; {@link py_pool:queue_len/1} and {@link py_pool:slot/1} tell
+%%%     about one) and the call's options; it returns the position (1-based)
+%%%     of the member to use. It runs in the caller, so it must be quick.</li>
+%%% </ul>
+%%%
+%%% Picking runs in the caller, on data published in `persistent_term' and
+%%% an `atomics' counter: no process hop.
+%%% @end
+-module(py_sched).
+
+-export([pick/3]).
+
+%% @doc The position in `Members' (non-empty) of the member for a call
+%% with options `Opts', or `any' for the shared queue. `Counter' is the
+%% pool's round-robin counter.
+-spec pick(tuple(), atomics:atomics_ref(), list()) -> pos_integer() | any.
+pick(Members, Counter, []) ->
+    by(py_config:get(scheduler), Members, Counter, []);
+pick(Members, Counter, Opts) ->
+    Scheduler = case lists:keyfind(key, 1, Opts) of
+                    {key, _} -> keyed;
+                    false ->
+                        case lists:keyfind(scheduler, 1, Opts) of
+                            {scheduler, S} -> S;
+                            false -> py_config:get(scheduler)
+                        end
+                end,
+    by(Scheduler, Members, Counter, Opts).
+
+by(shared, _Members, _Counter, _Opts) ->
+    any;
+by(round_robin, Members, Counter, _Opts) ->
+    round_robin(Members, Counter);
+by(random, Members, _Counter, _Opts) ->
+    rand:uniform(tuple_size(Members));
+by(least_loaded, Members, Counter, _Opts) ->
+    least_loaded(Members, Counter);
+by(keyed, Members, _Counter, Opts) ->
+    keyed(Members, Opts);
+by({M, F}, Members, _Counter, Opts) when is_atom(M), is_atom(F) ->
+    case M:F(Members, Opts) of
+        I when is_integer(I), I >= 1, I =< tuple_size(Members) -> I;
+        Other -> erlang:error({py_bad_scheduler, {M, F}, Other})
+    end;
+by(Other, _Members, _Counter, _Opts) ->
+    erlang:error({py_badarg, bad_scheduler, Other}).
+
+%% Each worker in turn.
+round_robin(Members, Counter) ->
+    1 + atomics:add_get(Counter, 1, 1) rem tuple_size(Members).
+
+%% The worker with the fewest queued jobs. The scan starts at a rotating
+%% position so that equally loaded workers share the calls, and stops at
+%% the first empty queue.
+least_loaded(Members, Counter) ->
+    Size = tuple_size(Members),
+    Start = atomics:add_get(Counter, 1, 1) rem Size,
+    First = 1 + Start,
+    scan(Members, Size, Start, 1, First, py_pool:queue_len(element(First, Members))).
+
+scan(_Members, _Size, _Start, _Step, Best, 0) ->
+    Best;
+scan(_Members, Size, _Start, Size, Best, _BestLen) ->
+    Best;
+scan(Members, Size, Start, Step, Best, BestLen) ->
+    I = 1 + (Start + Step) rem Size,
+    case py_pool:queue_len(element(I, Members)) of
+        Len when Len < BestLen -> scan(Members, Size, Start, Step + 1, I, Len);
+        _ -> scan(Members, Size, Start, Step + 1, Best, BestLen)
+    end.
+
+%% The worker the call's key (or else the calling process) hashes to.
+keyed(Members, Opts) ->
+    Key = case lists:keyfind(key, 1, Opts) of
+              {key, K} -> K;
+              false -> self()
+          end,
+    1 + erlang:phash2(Key, tuple_size(Members)).
