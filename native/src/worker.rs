@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{unbounded, Receiver, Sender, TryRecvError};
@@ -65,6 +65,8 @@ pub struct WorkerShared {
     pub owner_gone: AtomicBool,
     pub calls: AtomicU64,
     pub errors: AtomicU64,
+    /// False once the thread has left: pushes are refused from then on.
+    accepting: RwLock<bool>,
     /// The worker thread, for unparking it.
     thread: OnceLock<std::thread::Thread>,
     /// The thread is parked or about to park.
@@ -160,6 +162,7 @@ pub fn start(env: Env<'_>, owner: LocalPid) -> Result<ResourceArc<WorkerRes>, Py
         owner_gone: AtomicBool::new(false),
         calls: AtomicU64::new(0),
         errors: AtomicU64::new(0),
+        accepting: RwLock::new(true),
         thread: OnceLock::new(),
         parked: AtomicBool::new(false),
         listed_idle: AtomicBool::new(false),
@@ -189,15 +192,23 @@ pub fn start(env: Env<'_>, owner: LocalPid) -> Result<ResourceArc<WorkerRes>, Py
 impl WorkerShared {
     /// Queues a job for this worker; gives it back when the worker stopped.
     pub fn push(&self, job: Box<Job>) -> Result<(), Box<Job>> {
-        if self.state.load(Ordering::Acquire) == STATE_STOPPED {
-            return Err(job);
+        {
+            // Held across the check and the send: `leave` cannot drain the
+            // queue in between, so no job is left there unanswered.
+            let accepting = match self.accepting.read() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            if !*accepting || self.state.load(Ordering::Acquire) == STATE_STOPPED {
+                return Err(job);
+            }
+            self.tx
+                .send(Msg::Job(job))
+                .map_err(|e| match e.into_inner() {
+                    Msg::Job(job) => job,
+                    Msg::Stop => unreachable_stop(),
+                })?;
         }
-        self.tx
-            .send(Msg::Job(job))
-            .map_err(|e| match e.into_inner() {
-                Msg::Job(job) => job,
-                Msg::Stop => unreachable_stop(),
-            })?;
         fence(Ordering::SeqCst);
         if self.parked.load(Ordering::SeqCst) {
             self.unpark();
@@ -300,6 +311,12 @@ fn thread_main(
 /// worker to leave also answers the shared queue.
 fn leave(shared: &WorkerShared, rx: &Receiver<Msg>, shared_queue: &SharedQueue) {
     shared.state.store(STATE_STOPPED, Ordering::Release);
+    let mut accepting = match shared.accepting.write() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    };
+    *accepting = false;
+    drop(accepting);
     while let Ok(msg) = rx.try_recv() {
         if let Msg::Job(job) = msg {
             reply_not_run(shared, job);
