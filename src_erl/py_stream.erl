@@ -148,11 +148,13 @@ wait(#{ref := Ref, unacked := U} = S) ->
         {'DOWN', _, process, _, _} -> stop(S)
     end.
 
+-spec finish(map(), done | {error, term()}) -> no_return().
 finish(#{consumer := Consumer, ref := Ref}, Last) ->
     Consumer ! {py_stream, {py_stream, self(), Ref}, Last},
     exit(normal).
 
 %% The consumer left or closed the stream: close the Python iterator.
+-spec stop(map()) -> no_return().
 stop(#{stream := Stream, opts := Opts}) ->
     _ = (catch py:method(Stream, close, [], [], Opts)),
     exit(normal).
