@@ -488,7 +488,11 @@ least_loaded_distribution(_Config) ->
                 ok = py_nif:submit(W, Ref, {call, 0, {py_control_helpers, wait}, [], []}, false),
                 Ref
             end || _ <- lists:seq(1, 4)],
-    wait_for(queued, fun() -> maps:get(queue, worker(1)) =:= 3 end),
+    %% Until the first one runs (and so is counted) and three wait.
+    wait_for(queued, fun() ->
+                             W1 = worker(1),
+                             maps:get(queue, W1, -1) =:= 3 andalso maps:get(running, W1, 0) =/= 0
+                     end),
     Calls = calls_during(fun() ->
                                  [3 = py:func(operator, add, [1, 2], [], [{scheduler, least_loaded}])
                                   || _ <- lists:seq(1, 30)]

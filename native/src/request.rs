@@ -227,9 +227,10 @@ fn run<'a, 'py>(
     } else if (is(atoms::eval()) || is(atoms::exec())) && parts.len() == 4 {
         let code = code_text(parts[2])?;
         bind_vars(&dec, globals, parts[3])?;
+        let mode = if is(atoms::eval()) { "eval" } else { "exec" };
+        let compiled = compiled_code(py, state, code, mode)?;
         let builtins = py.import("builtins")?;
-        let function = if is(atoms::eval()) { "eval" } else { "exec" };
-        builtins.call_method1(function, (code, globals))?
+        builtins.call_method1(mode, (compiled, globals))?
     } else {
         return Err(bad_request(request));
     };
@@ -410,6 +411,31 @@ fn code_text(term: Term<'_>) -> Result<String, Failure<'_>> {
     }
     Ok(text.to_owned())
 }
+
+/// The code object of `code`, compiled once per worker: compiling costs
+/// more than running a small expression.
+fn compiled_code<'py>(
+    py: Python<'py>,
+    state: &mut WorkerState,
+    code: String,
+    mode: &'static str,
+) -> PyResult<Bound<'py, PyAny>> {
+    let key = (code, mode);
+    if let Some(c) = state.code.get(&key) {
+        return Ok(c.bind(py).clone());
+    }
+    let compiled = py
+        .import("builtins")?
+        .call_method1("compile", (key.0.as_str(), "<py>", mode))?;
+    if state.code.len() >= CODE_CACHE_LIMIT {
+        state.code.clear();
+    }
+    state.code.insert(key, compiled.clone().unbind());
+    Ok(compiled)
+}
+
+/// Distinct pieces of code kept compiled per worker.
+const CODE_CACHE_LIMIT: usize = 256;
 
 /// Binds `Vars` (a map of atom or binary names to terms) in `globals`.
 fn bind_vars<'a>(

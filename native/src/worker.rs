@@ -113,6 +113,8 @@ pub struct WorkerState {
     pub names: HashMap<rustler::Atom, Py<PyString>>,
     /// Erlang-visible type names of handles, per type object.
     pub type_names: TypeNames,
+    /// Compiled `eval`/`exec` code, by source and mode.
+    pub code: HashMap<(String, &'static str), Py<PyAny>>,
 }
 
 const CACHE_LIMIT: usize = 4096;
@@ -128,6 +130,7 @@ impl WorkerState {
             modules: HashMap::new(),
             names: HashMap::new(),
             type_names: HashMap::new(),
+            code: HashMap::new(),
         })
     }
 
@@ -429,8 +432,10 @@ fn run_job(py: Python<'_>, shared: &Arc<WorkerShared>, state: &mut WorkerState, 
             return;
         }
     }
-    shared.running.store(job.id, Ordering::Release);
+    // Counted before it shows as running: whoever sees it running sees it
+    // counted.
     shared.calls.fetch_add(1, Ordering::Relaxed);
+    shared.running.store(job.id, Ordering::Release);
     let predecoded = job.predecoded.take();
     beam_native::set_current_caller(Some(job.caller));
     let message = job.env.run(|env| -> rustler::sys::ErlNifTerm {
