@@ -1209,16 +1209,14 @@ await(Member, Ref, Job, Timeout) ->
     end.
 
 give_up(Target, Ref, Job, Timeout) ->
-    Before = case Target of
-                 any -> none;
-                 context -> none;
-                 _ -> py_nif:worker_info(py_pool:worker(Target))
-             end,
+    %% Where it runs, if it does: that worker is then watched for a job
+    %% the interrupt cannot reach (see py_worker).
+    Where = py_nif:job_where(Job),
     case py_nif:cancel(Job) of
         replied ->
             receive {Ref, Reply} -> Reply end;
         cancelled ->
-            py_pool:timed_out(Target, Before, Timeout),
+            py_pool:timed_out(Target, Where, Timeout),
             {error, {py_timeout, Timeout}}
     end.
 

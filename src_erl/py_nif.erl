@@ -6,12 +6,12 @@
 -export([init/1, start_worker/0, submit/4, submit_dirty/4, cancel/1,
          stop_worker/1, worker_info/1, queue_len/1, shared_queue_len/0, build_info/0,
          callback_reply/2, callback_reply_dirty/2, callback_watch/1,
-         context_new/2, context_close/1]).
+         context_new/2, context_close/1, job_where/1]).
 
 -nifs([init/1, start_worker/0, submit/4, submit_dirty/4, cancel/1,
        stop_worker/1, worker_info/1, queue_len/1, shared_queue_len/0, build_info/0,
        callback_reply/2, callback_reply_dirty/2, callback_watch/1,
-       context_new/2, context_close/1]).
+       context_new/2, context_close/1, job_where/1]).
 
 -on_load(load/0).
 
@@ -79,6 +79,12 @@ worker_info(_Worker) -> ?NOT_LOADED.
 
 -spec queue_len(worker()) -> non_neg_integer().
 queue_len(_Worker) -> ?NOT_LOADED.
+
+%% @doc Where a job is: `{running, WorkerThreadId, JobId}' (the ids of
+%% {@link worker_info/1}) or `not_running'. Asked before cancelling, to
+%% watch for a job that cannot be interrupted.
+-spec job_where(job()) -> {running, pos_integer(), pos_integer()} | not_running.
+job_where(_Job) -> ?NOT_LOADED.
 
 %% @doc Jobs waiting in the shared queue.
 -spec shared_queue_len() -> non_neg_integer().

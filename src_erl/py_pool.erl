@@ -149,33 +149,38 @@ thread({Worker, _, _, _}) -> maps:get(id, py_nif:worker_info(Worker)).
 queue_len({Worker, _, _, _}) -> py_nif:queue_len(Worker).
 
 %% @doc Records that a caller gave up after `Timeout' ms and cancelled its
-%% job. `Before' is what `py_nif:worker_info/1' said of the member just
-%% before the cancel (`none' for the shared queue and contexts): when the
-%% member's own queue was empty then, the job it was running was the
-%% cancelled one (it runs its queue in order and had taken ours, which had
-%% not finished), so the member is asked to check later that this job
-%% really stopped (see {@link py_worker}).
--spec timed_out(target() | context, none | map(), timeout()) -> ok.
-timed_out(context, _Before, Timeout) ->
+%% job. `Where' is what `py_nif:job_where/1' said just before the cancel:
+%% when the job was running, the worker running it is asked to check later
+%% that it really stopped (see {@link py_worker}); this covers calls
+%% through the shared queue and contexts as well as calls to one worker.
+-spec timed_out(target() | context, {running, pos_integer(), pos_integer()} | not_running,
+                timeout()) -> ok.
+timed_out(Target, Where, Timeout) ->
+    count_timeout(Target, Timeout),
+    case Where of
+        {running, Thread, Job} ->
+            case [M || M <- members(), thread(M) =:= Thread] of
+                [Member | _] -> py_worker:cancelled(owner(Member), Job, Timeout);
+                [] -> ok
+            end;
+        not_running ->
+            ok
+    end.
+
+count_timeout(context, Timeout) ->
     ?LOG_INFO("py: a call in a context timed out after ~p ms", [Timeout],
               #{py => call_timeout});
-timed_out(any, _Before, Timeout) ->
+count_timeout(any, Timeout) ->
     ?LOG_INFO("py: a call through the shared queue timed out after ~p ms", [Timeout],
               #{py => call_timeout}),
     case persistent_term:get(?SHARED_TIMEOUTS, undefined) of
         undefined -> ok;
         C -> counters:add(C, 1, 1)
     end;
-timed_out({_, Owner, Slot, Counters}, Before, Timeout) ->
+count_timeout({_, _Owner, Slot, Counters}, Timeout) ->
     ?LOG_INFO("py: a call to worker ~b timed out after ~p ms", [Slot, Timeout],
               #{py => call_timeout, py_worker => Slot}),
-    counters:add(Counters, ?TIMEOUTS, 1),
-    case Before of
-        #{queue := 0, running := Job} when Job =/= 0 ->
-            py_worker:cancelled(Owner, Job, Timeout);
-        _ ->
-            ok
-    end.
+    counters:add(Counters, ?TIMEOUTS, 1).
 
 %% @doc The workers now in the pool.
 -spec workers() -> [py_nif:worker()].

@@ -18,7 +18,8 @@
          python_env_and_init_code/1,
          killed_worker_fails_its_caller_and_restarts/1,
          dead_worker_does_not_hang_a_caller_blocked_in_c/1,
-         stuck_worker_is_restarted/1, endless_loop_is_interrupted/1,
+         stuck_worker_is_restarted/1, stuck_shared_call_is_restarted/1,
+         endless_loop_is_interrupted/1,
          restart_intensity/1,
          add_and_remove_workers/1, add_and_remove_under_load/1,
          round_robin_distribution/1, random_distribution/1, keyed_distribution/1,
@@ -40,7 +41,8 @@ groups() ->
      {lifecycle, [], [start_stop_restart, original_names, python_env_and_init_code]},
      {supervision, [], [killed_worker_fails_its_caller_and_restarts,
                         dead_worker_does_not_hang_a_caller_blocked_in_c,
-                        stuck_worker_is_restarted, endless_loop_is_interrupted,
+                        stuck_worker_is_restarted, stuck_shared_call_is_restarted,
+                        endless_loop_is_interrupted,
                         restart_intensity]},
      {dynamic, [], [add_and_remove_workers, add_and_remove_under_load]},
      {schedulers, [], [round_robin_distribution, random_distribution, keyed_distribution,
@@ -326,6 +328,17 @@ stuck_worker_is_restarted(_Config) ->
     ?assertNotEqual(Pid, NewPid),
     %% The same key goes to the fresh worker, which answers.
     ?assertEqual(3, py:func(operator, add, [1, 2], [], [{key, stuck}, {timeout, 5000}])),
+    flush_check().
+
+stuck_shared_call_is_restarted(_Config) ->
+    %% The same through the shared queue (the default): the worker that
+    %% took the call is found and restarted.
+    Restarts = fun() -> lists:sum([R || #{restarts := R} <- py:workers()]) end,
+    Before = Restarts(),
+    {py_timeout, 200} =
+        error_of(fun() -> py:func(py_control_helpers, sleep_in_c, [60], [], [{timeout, 200}]) end),
+    wait_for(restart, fun() -> Restarts() =:= Before + 1 end),
+    ?assertEqual(3, py:func(operator, add, [1, 2], [], [{timeout, 5000}])),
     flush_check().
 
 endless_loop_is_interrupted(_Config) ->

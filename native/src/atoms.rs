@@ -46,6 +46,7 @@ rustler::atoms! {
     cancelled,
     replied,
     not_running,
+    running,
     idle,
     busy,
 }

@@ -122,6 +122,14 @@ impl JobCell {
         }
     }
 
+    /// Where the job is: `Some((worker thread id, job id))` while it runs.
+    pub fn running_on(&self) -> Option<(u64, u64)> {
+        match &*self.lock() {
+            Phase::Running(worker, job_id) => Some((worker.id, *job_id)),
+            _ => None,
+        }
+    }
+
     /// The caller gave up: `replied` when the reply is already in its
     /// mailbox, `cancelled` when none will come (a running job is
     /// interrupted).

@@ -143,6 +143,18 @@ fn context_close(ctx: ResourceArc<ContextRes>) -> rustler::Atom {
     atoms::ok()
 }
 
+/// Where a cancellable job is: `{running, WorkerThreadId, JobId}` (the
+/// ids `worker_info/1` reports), or `not_running` (queued, or finished).
+/// Asked just before cancelling, to watch for a job that cannot be
+/// interrupted.
+#[rustler::nif]
+fn job_where(env: Env<'_>, job: ResourceArc<JobRes>) -> Term<'_> {
+    match job.cell.running_on() {
+        Some((worker, id)) => (atoms::running(), worker, id).encode(env),
+        None => atoms::not_running().encode(env),
+    }
+}
+
 /// Called by a caller that stopped waiting: `replied` (the reply is in its
 /// mailbox) or `cancelled` (no reply will come; a running job is
 /// interrupted).
