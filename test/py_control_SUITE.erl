@@ -123,11 +123,7 @@ start_of(Case) ->
 
 %% Runs `Fun' and returns the reason it raised with (error class).
 error_of(Fun) ->
-    try Fun() of
-        Value -> ct:fail({expected_error, got, Value})
-    catch
-        error:Reason -> Reason
-    end.
+    py_test_util:error_of(Fun).
 
 %% Polls until `Fun' is true: a wait for an event, not a timing check
 %% (the bound only turns a hang into a failure).

@@ -37,11 +37,7 @@ end_per_suite(_Config) ->
 
 %% Runs `Fun' and returns the reason it raised with (error class).
 error_of(Fun) ->
-    try Fun() of
-        Value -> ct:fail({expected_error, got, Value})
-    catch
-        error:Reason -> Reason
-    end.
+    py_test_util:error_of(Fun).
 
 %%% Errors -----------------------------------------------------------
 

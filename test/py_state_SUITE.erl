@@ -29,11 +29,7 @@ end_per_suite(_Config) ->
     py_test_util:stop().
 
 error_of(Fun) ->
-    try Fun() of
-        Value -> ct:fail({expected_error, got, Value})
-    catch
-        error:Reason -> Reason
-    end.
+    py_test_util:error_of(Fun).
 
 %%% eval / exec --------------------------------------------------------
 

@@ -2,7 +2,7 @@
 %%% Python path (test/python, and the test virtualenv when there is one).
 -module(py_test_util).
 
--export([start/0, stop/0, test_python_dir/0, venv_site_packages/0, wait_until/2]).
+-export([start/0, stop/0, test_python_dir/0, venv_site_packages/0, wait_until/2, error_of/1]).
 
 -spec start() -> ok.
 start() ->
@@ -47,4 +47,14 @@ wait_until(Fun, Tries) ->
         false ->
             timer:sleep(20),
             wait_until(Fun, Tries - 1)
+    end.
+
+%% @doc The reason `Fun' raises an error with; fails the test when it
+%% returns instead.
+-spec error_of(fun(() -> term())) -> term().
+error_of(Fun) ->
+    try Fun() of
+        Value -> erlang:error({expected_error, got, Value})
+    catch
+        error:Reason -> Reason
     end.
