@@ -22,7 +22,9 @@ main() ->
     big_list(),
     big_binary(),
     Events = stop_long_schedule_monitor(Monitor),
+    py_bench_state:run(),
     io:format("long_schedule events (>1 ms) during the run: ~b~n", [Events]),
+    parallel_and_distributed(),
     ok.
 
 python_version() ->
@@ -110,3 +112,79 @@ count_events(N) ->
 stop_long_schedule_monitor(Pid) ->
     Pid ! {stop, self()},
     receive {Pid, N} -> N end.
+
+%%% Parallel and distributed calls -------------------------------------
+
+%% Scatter/gather of small calls over the local workers and over two peer
+%% nodes (calls/s), and a call that releases the GIL (time.sleep) spread
+%% over 4 workers versus 1. Starts (and stops) distribution and the peers
+%% itself; says why when it cannot.
+parallel_and_distributed() ->
+    Calls = 10000,
+    Args = [[I, 1] || I <- lists:seq(1, Calls)],
+    Workers = length(py_pool:workers()),
+    _ = py:scatter(operator, add, lists:sublist(Args, 500)),
+    Local = elapsed_us(fun() -> py:scatter(operator, add, Args) end),
+    io:format("scatter/gather ~b x operator.add, this node (~b workers): ~b calls/s~n",
+              [Calls, Workers, round(Calls / (Local / 1.0e6))]),
+    gil_releasing_call(Workers),
+    case bench_distribution() of
+        {ok, Started} ->
+            try
+                over_peers(Args)
+            after
+                Started andalso net_kernel:stop()
+            end;
+        {error, Why} ->
+            io:format("scatter/gather over 2 peer nodes: skipped (no distribution: ~p)~n", [Why])
+    end.
+
+gil_releasing_call(Workers) when Workers >= 4 ->
+    Sleeps = lists:duplicate(100, [0.01]),
+    [One, Four] = [elapsed_us(fun() -> py:scatter(time, sleep, Sleeps, [{max_in_flight, N}]) end)
+                   || N <- [1, 4]],
+    io:format("100 x time.sleep(0.01): 1 in flight ~b ms, 4 in flight (4 workers) ~b ms~n",
+              [One div 1000, Four div 1000]);
+gil_releasing_call(Workers) ->
+    io:format("100 x time.sleep(0.01) over 4 workers: skipped (~b workers)~n", [Workers]).
+
+bench_distribution() ->
+    case is_alive() of
+        true ->
+            {ok, false};
+        false ->
+            _ = os:cmd("epmd -daemon"),
+            case net_kernel:start([list_to_atom("py_bench_" ++ os:getpid()), shortnames]) of
+                {ok, _} -> {ok, true};
+                {error, Why} -> {error, Why}
+            end
+    end.
+
+over_peers(Args) ->
+    Calls = length(Args),
+    Names = ["py_bench_" ++ L ++ "_" ++ os:getpid() || L <- ["a", "b"]],
+    Started = [py:start_node(Name) || Name <- Names],
+    Peers = [P || {ok, P} <- Started],
+    try
+        case Peers of
+            [_, _] ->
+                _ = py:scatter(operator, add, lists:sublist(Args, 500), [{nodes, Peers}]),
+                Remote = elapsed_us(fun() -> py:scatter(operator, add, Args, [{nodes, Peers}]) end),
+                All = elapsed_us(fun() -> py:scatter(operator, add, Args, [{nodes, all}]) end),
+                Counts = [length(erpc:call(P, py, workers, [])) || P <- Peers],
+                io:format("scatter/gather ~b x operator.add, 2 peer nodes (~w workers): ~b calls/s~n",
+                          [Calls, Counts, round(Calls / (Remote / 1.0e6))]),
+                io:format("scatter/gather ~b x operator.add, this node and 2 peers: ~b calls/s~n",
+                          [Calls, round(Calls / (All / 1.0e6))]);
+            _ ->
+                io:format("scatter/gather over 2 peer nodes: skipped (~p)~n",
+                          [[E || {error, _} = E <- Started]])
+        end
+    after
+        [py:stop_node(P) || P <- Peers]
+    end.
+
+elapsed_us(Fun) ->
+    T0 = erlang:monotonic_time(microsecond),
+    _ = Fun(),
+    erlang:monotonic_time(microsecond) - T0.

@@ -20,9 +20,8 @@
 ;;;; The original wrote string arguments as #b("/tmp"); that is the same
 ;;;; binary as #"/tmp", and both are used below.
 ;;;;
-;;;; TODO (issue 6): LFE examples of parallel and remote calls, once py has
-;;;; an API for them (the original README's "Executing Code in Parallel"
-;;;; and "Distributed Python" sections were never written).
+;;;; The last sections add what the original left empty: parallel calls
+;;;; and a remote Python node (started with OTP's peer, on loopback).
 
 ;;; ------------------------------------------------------------------
 ;;; The checking machinery.
@@ -280,6 +279,46 @@
 (check (try (py:len '(1 . 2))
          (catch ((tuple 'error reason _) reason)))
        (tuple 'py_badarg 'improper_list _))
+
+;;; ------------------------------------------------------------------
+;;; Executing code in parallel (the original's empty section)
+;;; ------------------------------------------------------------------
+
+(section "Parallel")
+(check (length (py:on_all_workers 'operator 'add '(1 2)))
+       n (== n (length (py:workers))))
+(check (lists:usort (lists:map (match-lambda (((tuple _ result)) result))
+                               (py:on_all_workers 'operator 'add '(1 2))))
+       (list #(ok 3)))
+(check (py:scatter 'math 'factorial '((5) (10) (20)))
+       (list #(ok 120) #(ok 3628800) #(ok 2432902008176640000)))
+(check (py:scatter 'operator 'truediv '((1 2) (1 0)))
+       (list #(ok 0.5) (tuple 'error (tuple 'python 'ZeroDivisionError _ _))))
+
+;;; ------------------------------------------------------------------
+;;; Distributed Python (the original's empty section): a peer node on
+;;; loopback serves Python; handles made there route calls back to it.
+;;; ------------------------------------------------------------------
+
+(section "Distributed")
+(defun peer-name ()
+  (list_to_atom (++ "lfe_py_peer_" (os:getpid))))
+(check (case (net_kernel:start
+               (list (list_to_atom (++ "lfe_py_test_" (os:getpid))) 'shortnames))
+         ((tuple 'ok _) 'ok)
+         ((tuple 'error (tuple 'already_started _)) 'ok))
+       'ok)
+(check (py:start_node (peer-name)) (tuple 'ok node) (is_atom node))
+(set peer (car (lists:delete (node) (py:nodes))))
+(check (py:func 'operator 'add '(40 2) '() (list (tuple 'node peer))) 42)
+(set remote-now (py:func 'datetime 'datetime '(2014 12 23) '()
+                         (list (tuple 'node peer) #(return handle))))
+(check remote-now (tuple '$py #"datetime.datetime" (tuple '$py_remote n _))
+       (== n peer))
+(check (py:attr remote-now 'year) 2014)
+(check (py:scatter 'operator 'mul '((6 7) (2 21)) (list (tuple 'nodes (list peer))))
+       (list #(ok 42) #(ok 42)))
+(check (py:stop_node peer) 'ok)
 
 ;;; ------------------------------------------------------------------
 ;;; The verdict.

@@ -61,6 +61,9 @@
 -export([context/0, context/1, drop_context/1, with_context/2,
          fold/3, stream/3, stream/4, stream_ack/1, stream_ack/2,
          stream_next/2, stream_close/1]).
+%% Parallel and distributed calls
+-export([on_all_workers/3, on_all_workers/4, on_all_workers/5, scatter/3, scatter/4,
+         start_node/1, start_node/2, stop_node/1, nodes/0, release/1]).
 %% The request machinery (for py's own modules)
 -export([call/2]).
 
@@ -69,6 +72,8 @@
 %% Wrappers named like auto-imported BIFs: inside this module the names
 %% mean the wrappers (callers always write `py:abs/1').
 -compile({no_auto_import, [abs/1, float/1, round/1, max/2, min/2]}).
+%% `py:nodes()' lists Python nodes; `erlang:nodes()' is written in full.
+-compile({no_auto_import, [nodes/0]}).
 
 -type handle() :: {'$py', TypeName :: binary(), reference()}.
 %% A Python object held by Erlang. It stays alive while the term is alive.
@@ -83,12 +88,16 @@
 -type opt() :: {strings, binary | charlist}
              | {return, value | handle}
              | {timeout, timeout()}
-             | {context, py_context:context()}.
+             | {context, py_context:context()}
+             | {node, node()}
+             | {worker, pos_integer()}.
 -type opts() :: [opt()].
 %% Per-call options: how Python strings come back (default: the `strings'
 %% app setting, itself `binary' by default), whether the result is
 %% converted or kept as a handle, how long to wait, and the context to run
-%% in (default: the one {@link with_context/2} set, else none).
+%% in (default: the one {@link with_context/2} set, else none); the node
+%% to run on (default: this one, or the node of the remote handles the
+%% call works on), the worker to run on (default: the scheduler's choice).
 
 -define(CHARLISTS, 1).
 -define(HANDLE, 2).
@@ -1106,6 +1115,100 @@ stream_close(Stream) ->
     py_stream:close(Stream).
 
 %%% ------------------------------------------------------------------
+%%% Parallel and distributed calls (see the README, "Executing Code in
+%%% Parallel" and "Distributed Python"; the machinery is in py_parallel
+%%% and py_remote).
+%%%
+%%% All workers of a node share one interpreter: one `__main__', one
+%%% `sys.modules', one GIL. What differs between workers is their thread:
+%%% `threading.local' data, `decimal' contexts, objects bound to the thread
+%%% that made them. Parallelism for CPU-bound Python comes from more
+%%% nodes, each with its own interpreter.
+%%% ------------------------------------------------------------------
+
+%% @doc Calls `Module.Function(*Args)' once on every worker of this node,
+%% at the same time; returns `[{WorkerId, {ok, Value} | {error, Reason}}]'
+%% ordered by worker id. For per-thread state (see above): a module
+%% imported by one worker is imported for all.
+-spec on_all_workers(name(), name(), args()) -> [{pos_integer(), py_parallel:result()}].
+on_all_workers(Module, Function, Args) ->
+    on_all_workers(Module, Function, Args, [], []).
+
+%% @doc As {@link on_all_workers/3}, with keyword arguments.
+-spec on_all_workers(name(), name(), args(), kwargs()) ->
+          [{pos_integer(), py_parallel:result()}].
+on_all_workers(Module, Function, Args, Kwargs) ->
+    on_all_workers(Module, Function, Args, Kwargs, []).
+
+%% @doc As {@link on_all_workers/4}, with call options (`timeout',
+%% `strings', `return') and `{nodes, Nodes | all}': every worker of
+%% those nodes (`all': {@link nodes/0}), results keyed by
+%% `{Node, WorkerId}', `{Node, undefined}' for a node that cannot be
+%% reached.
+-spec on_all_workers(name(), name(), args(), kwargs(), list()) ->
+          [{pos_integer() | {node(), pos_integer() | undefined}, py_parallel:result()}].
+on_all_workers(Module, Function, Args, Kwargs, Opts) ->
+    py_parallel:on_all_workers({call, flags(Opts), {Module, Function}, Args, Kwargs}, Opts).
+
+%% @doc Calls `Module.Function(*Args)' for each `Args' of `ArgLists', in
+%% parallel on this node's workers; returns the results in the order of
+%% `ArgLists', each `{ok, Value}' or `{error, Reason}'. See
+%% {@link scatter/4}.
+-spec scatter(name(), name(), [args()]) -> [py_parallel:result()].
+scatter(Module, Function, ArgLists) ->
+    scatter(Module, Function, ArgLists, []).
+
+%% @doc As {@link scatter/3}, with options: `{max_in_flight, N}' calls
+%% running at most (default: twice the number of workers), `{nodes, Nodes
+%% | all}' to spread the calls over the workers of those nodes (`all':
+%% this node and every connected node serving Python; in proportion to
+%% their workers, a node that finishes sooner takes more), `{kwargs, KW}'
+%% for every call, and call options (`{timeout, Ms}' applies to each call).
+%% One failed call is one `{error, Reason}'; a node going down fails the
+%% calls it was running (`{error, {py_nodedown, Node}}') and gets no more.
+-spec scatter(name(), name(), [args()], list()) -> [py_parallel:result()].
+scatter(Module, Function, ArgLists, Opts) when is_list(ArgLists) ->
+    Flags = flags(Opts),
+    Kwargs = proplists:get_value(kwargs, Opts, []),
+    py_parallel:scatter([{call, Flags, {Module, Function}, Args, Kwargs} || Args <- ArgLists],
+                        Opts);
+scatter(_Module, _Function, ArgLists, _Opts) ->
+    erlang:error({py_badarg, bad_args, ArgLists}).
+
+%% @doc Starts a Python node `Name@ThisHost' (an Erlang node with py
+%% started) with OTP's `peer', on the loopback interface. This node must
+%% be distributed and run py. See {@link start_node/2}.
+-spec start_node(atom() | string()) -> {ok, node()} | {error, term()}.
+start_node(Name) ->
+    start_node(Name, #{}).
+
+%% @doc As {@link start_node/1}, with options (see
+%% `py_remote:node_opts()'): `#{env => [{workers, 2}]}' sets py settings
+%% of the new node (this node's settings are copied otherwise).
+-spec start_node(atom() | string(), py_remote:node_opts()) -> {ok, node()} | {error, term()}.
+start_node(Name, Opts) ->
+    py_remote:start_node(Name, Opts).
+
+%% @doc Stops a node {@link start_node/1} started; calls running there
+%% raise `{py_nodedown, Node}'.
+-spec stop_node(node()) -> ok | {error, term()}.
+stop_node(Node) ->
+    py_remote:stop_node(Node).
+
+%% @doc The nodes serving Python: this one (if py runs here) and the
+%% connected nodes running py, wherever they were started.
+-spec nodes() -> [node()].
+nodes() ->
+    py_remote:nodes().
+
+%% @doc Releases a handle now rather than when it is garbage: for a
+%% remote handle (whose node keeps the object for the process that made
+%% it until that process exits), the object is released on its node.
+-spec release(handle() | py_remote:remote_handle()) -> ok.
+release(Handle) ->
+    py_remote:release(Handle).
+
+%%% ------------------------------------------------------------------
 %%% The request machinery
 %%% ------------------------------------------------------------------
 
@@ -1113,12 +1216,19 @@ stream_close(Stream) ->
 %% py's modules; the request format is documented in `native/src/request.rs'.
 %% A call runs in its context (the `context' option, else the one
 %% {@link with_context/2} set), else where the scheduler sends it.
+%% A call with the option `{node, Node}', or on a remote handle, runs on
+%% that node (see {@link py_remote}).
 -spec call(tuple(), opts()) -> term().
 call(Request, Opts) ->
-    Timeout = timeout(Opts),
-    case context_of(Opts) of
-        undefined -> reply(call(Request, Opts, Timeout, ?SUBMIT_TRIES));
-        {'$py_context', Context} -> reply(call_context(Context, Request, Timeout))
+    case py_remote:route(Request, Opts) of
+        local ->
+            Timeout = timeout(Opts),
+            case context_of(Opts) of
+                undefined -> reply(call(Request, Opts, Timeout, ?SUBMIT_TRIES));
+                {'$py_context', Context} -> reply(call_context(Context, Request, Timeout))
+            end;
+        Node ->
+            py_remote:call(Node, Request, Opts)
     end.
 
 context_of(Opts) ->

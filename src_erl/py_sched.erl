@@ -18,6 +18,10 @@
 %%%     globals. Without a key, the calling process is the key. A key maps to
 %%%     the same worker as long as the set of workers does not change (a
 %%%     restarted worker keeps its place).</li>
+%%% <li>`{worker, Id}' (a call option only, not a setting): the worker
+%%%     with that id (see `py:workers/0'), whatever the scheduler; an error
+%%%     `{py_no_worker, Id}' when it is not in the pool. Identical calls
+%%%     (`py:on_all_workers/3') use it.</li>
 %%% <li>`{Module, Function}': a custom scheduler, called as
 %%%     `Module:Function(Members, Opts)' with the tuple of pool members
 %%%     (opaque; {@link py_pool:queue_len/1} and {@link py_pool:slot/1} tell
@@ -39,6 +43,12 @@
 pick(Members, Counter, []) ->
     by(py_config:get(scheduler), Members, Counter, []);
 pick(Members, Counter, Opts) ->
+    case lists:keyfind(worker, 1, Opts) of
+        {worker, Id} -> pinned(Members, Id, 1);
+        false -> by_options(Members, Counter, Opts)
+    end.
+
+by_options(Members, Counter, Opts) ->
     Scheduler = case lists:keyfind(key, 1, Opts) of
                     {key, _} -> keyed;
                     false ->
@@ -89,6 +99,17 @@ scan(Members, Size, Start, Step, Best, BestLen) ->
     case py_pool:queue_len(element(I, Members)) of
         Len when Len < BestLen -> scan(Members, Size, Start, Step + 1, I, Len);
         _ -> scan(Members, Size, Start, Step + 1, Best, BestLen)
+    end.
+
+%% The member whose id is `Id' (members are ordered by id). A worker that
+%% is not in the pool (removed, or between a crash and its restart) is an
+%% error: the call must run there or nowhere (identical calls).
+pinned(Members, Id, I) when I > tuple_size(Members) ->
+    erlang:error({py_no_worker, Id});
+pinned(Members, Id, I) ->
+    case py_pool:slot(element(I, Members)) of
+        Id -> I;
+        _ -> pinned(Members, Id, I + 1)
     end.
 
 %% The worker the call's key (or else the calling process) hashes to.

@@ -1,6 +1,7 @@
 %%% @doc Top supervisor: the services Python code uses (`py_callback' runs
 %%% the Erlang functions Python calls, `py_context' keeps the named
-%%% contexts), the worker pool registry, then the workers.
+%%% contexts), the Python nodes (`py_pg', `py_remote'), the worker pool
+%%% registry, then the workers.
 %%%
 %%% `rest_for_one': if the registry dies, the workers are restarted too and
 %%% register again. The intensity is the `max_restarts' and
@@ -25,6 +26,19 @@ init(Config = #{max_restarts := Intensity, restart_period := Period}) ->
                   type => worker},
                 #{id => py_context,
                   start => {py_context, start_link, []},
+                  type => worker},
+                %% Python nodes: the pg scope in which every node running py
+                %% is a member (py:nodes/0), and the owner of the handles
+                %% lent to other nodes and of the peers started from here.
+                %% Before the pool: a restart of the workers keeps them (the
+                %% objects live in the interpreter, not in a worker).
+                #{id => py_pg,
+                  start => {pg, start_link, [py_pg]},
+                  type => worker},
+                #{id => py_remote,
+                  start => {py_remote, start_link, []},
+                  %% Stops the peer nodes it owns.
+                  shutdown => 30000,
                   type => worker},
                 #{id => py_pool,
                   start => {py_pool, start_link, [Config]},

@@ -1,0 +1,188 @@
+%%% @doc Parallel calls: one call on every worker (identical calls), and
+%%% many calls spread over the workers of one or more nodes
+%%% (scatter/gather).
+%%%
+%%% Everything runs from the calling process, without a server: each call
+%%% runs in a helper process of its own (spawned and monitored, not
+%%% linked), which goes through `py:call/2' like any call (a remote one
+%%% through erpc) and exits with its result as exit reason, so one 'DOWN'
+%%% message brings it back. A helper that crashes or is killed is one
+%%% failed item; the caller never crashes with it. Scatter/gather keeps at
+%%% most `max_in_flight' helpers alive, each holding a "slot" of a node; a
+%%% slot freed by an item goes to the next one, so faster nodes take more
+%%% items.
+%%% @end
+-module(py_parallel).
+
+-export([on_all_workers/2, scatter/2, worker_ids/0]).
+
+-type result() :: {ok, term()} | {error, term()}.
+-export_type([result/0]).
+
+%% The exit reason of a helper that finished its call.
+-define(ITEM, '$py_item').
+%% How long a node may take to say which workers it has.
+-define(PROBE_TIMEOUT, 5000).
+
+%% @doc Runs `Request' once on every worker of this node (keyed by worker
+%% id), or with `{nodes, Nodes | all}' on every worker of those nodes
+%% (keyed by `{Node, WorkerId}'; a node that cannot be reached is one
+%% `{{Node, undefined}, {error, Reason}}'). All at once; results ordered
+%% by key.
+-spec on_all_workers(tuple(), list()) -> [{term(), result()}].
+on_all_workers(Request, Opts) ->
+    CallOpts = call_opts(Opts),
+    {Places, Failed} =
+        case lists:keyfind(nodes, 1, Opts) of
+            false ->
+                case worker_ids() of
+                    [] -> erlang:error(py_not_started);
+                    Ids -> {[{Id, [{worker, Id}]} || Id <- Ids], []}
+                end;
+            {nodes, Spec} ->
+                lists:foldr(fun({Node, {ok, Ids}}, {P, F}) ->
+                                    {[{{Node, Id}, [{worker, Id} | place(Node)]} || Id <- Ids] ++ P, F};
+                               ({Node, {error, Why}}, {P, F}) ->
+                                    {P, [{{Node, undefined}, {error, Why}} | F]}
+                            end, {[], []}, probe(node_list(Spec)))
+        end,
+    Running = [{spawn_item(Request, Place ++ CallOpts), Key} || {Key, Place} <- Places],
+    Done = [{Key, receive {'DOWN', MRef, process, _, Reason} -> result(Reason) end}
+            || {MRef, Key} <- Running],
+    lists:keysort(1, Done ++ Failed).
+
+%% @doc Runs the requests, at most `max_in_flight' at a time, on this
+%% node's workers or those of `{nodes, Nodes | all}'; returns their results
+%% in the order of the requests. Other options are call options, for every
+%% request (a `{timeout, Ms}' is per request).
+-spec scatter([tuple()], list()) -> [result()].
+scatter([], _Opts) ->
+    [];
+scatter(Requests, Opts) ->
+    Weights = case lists:keyfind(nodes, 1, Opts) of
+                  false ->
+                      case worker_ids() of
+                          [] -> erlang:error(py_not_started);
+                          Ids -> [{node(), length(Ids)}]
+                      end;
+                  {nodes, Spec} ->
+                      Nodes = node_list(Spec),
+                      case [{N, length(Ids)} || {N, {ok, Ids}} <- probe(Nodes), Ids =/= []] of
+                          [] -> erlang:error({py_no_nodes, Nodes});
+                          W -> W
+                      end
+              end,
+    Max = case lists:keyfind(max_in_flight, 1, Opts) of
+              false -> 2 * lists:sum([C || {_, C} <- Weights]);
+              {max_in_flight, M} when is_integer(M), M > 0 -> M;
+              {max_in_flight, Bad} -> erlang:error({py_badarg, bad_max_in_flight, Bad})
+          end,
+    Slots = queue:from_list(slots(Weights, Max)),
+    Items = lists:zip(lists:seq(1, length(Requests)), Requests),
+    Results = run(Items, Slots, #{}, #{}, call_opts(Opts), none),
+    [maps:get(I, Results) || I <- lists:seq(1, length(Requests))].
+
+%% Sends items while there are free slots, else waits for one to finish.
+run([], _Slots, InFlight, Results, _Opts, _Down) when map_size(InFlight) =:= 0 ->
+    Results;
+run([{I, Request} | Rest] = Items, Slots, InFlight, Results, Opts, Down) ->
+    case queue:out(Slots) of
+        {{value, Place}, Slots1} ->
+            MRef = spawn_item(Request, Place ++ Opts),
+            run(Rest, Slots1, InFlight#{MRef => {I, Place}}, Results, Opts, Down);
+        {empty, _} when map_size(InFlight) =:= 0 ->
+            %% Every slot was dropped: all the nodes went down.
+            lists:foldl(fun({J, _}, R) -> R#{J => {error, Down}} end, Results, Items);
+        {empty, _} ->
+            wait(Items, Slots, InFlight, Results, Opts, Down)
+    end;
+run([], Slots, InFlight, Results, Opts, Down) ->
+    wait([], Slots, InFlight, Results, Opts, Down).
+
+wait(Items, Slots, InFlight, Results, Opts, Down) ->
+    receive
+        {'DOWN', MRef, process, _, Reason} when is_map_key(MRef, InFlight) ->
+            {{I, Place}, InFlight1} = maps:take(MRef, InFlight),
+            case result(Reason) of
+                {error, {py_nodedown, _} = NodeDown} = Result ->
+                    %% No more items to that node: its slot is dropped.
+                    run(Items, Slots, InFlight1, Results#{I => Result}, Opts, NodeDown);
+                Result ->
+                    run(Items, queue:in(Place, Slots), InFlight1, Results#{I => Result}, Opts, Down)
+            end
+    end.
+
+%% Up to `Max' slots, the nodes interleaved in proportion to their
+%% workers (a: 4, b: 2 gives a b a b a a, then again).
+slots(Weights, Max) ->
+    Round = interleave([lists:duplicate(Count, place(Node)) || {Node, Count} <- Weights]),
+    lists:sublist(lists:append(lists:duplicate(Max div length(Round) + 1, Round)), Max).
+
+interleave(Lists) ->
+    case [L || L <- Lists, L =/= []] of
+        [] -> [];
+        NonEmpty -> [hd(L) || L <- NonEmpty] ++ interleave([tl(L) || L <- NonEmpty])
+    end.
+
+%% The call options that send a call to `Node'. The handles of a remote
+%% result belong to the caller, not to the short-lived helper.
+place(Node) when Node =:= node() -> [];
+place(Node) -> [{node, Node}, {'$py_owner', self()}].
+
+%% The call options of every item: the rest is for this module.
+call_opts(Opts) ->
+    [O || O <- Opts, not (is_tuple(O) andalso
+                          lists:member(element(1, O), [nodes, max_in_flight, kwargs]))].
+
+%% The helper's result is its exit reason, on purpose (one 'DOWN' message
+%% carries it): its fun never returns.
+-dialyzer({nowarn_function, spawn_item/2}).
+spawn_item(Request, Opts) ->
+    {_, MRef} = spawn_monitor(fun() -> exit({?ITEM, call(Request, Opts)}) end),
+    MRef.
+
+call(Request, Opts) ->
+    try
+        {ok, py:call(Request, Opts)}
+    catch
+        error:Reason -> {error, Reason};
+        Class:Reason -> {error, {Class, Reason}}
+    end.
+
+result({?ITEM, Result}) -> Result;
+result(Other) -> {error, {py_item_crashed, Other}}.
+
+%% @doc The ids of this node's workers, ascending.
+-spec worker_ids() -> [pos_integer()].
+worker_ids() ->
+    [py_pool:slot(M) || M <- py_pool:members()].
+
+node_list(all) ->
+    py_remote:nodes();
+node_list(Nodes) when is_list(Nodes) ->
+    %% Each node once, in the given order.
+    lists:reverse(lists:foldl(fun(N, Acc) ->
+                                      case lists:member(N, Acc) of
+                                          true -> Acc;
+                                          false -> [N | Acc]
+                                      end
+                              end, [], Nodes));
+node_list(Other) ->
+    erlang:error({py_badarg, bad_nodes, Other}).
+
+%% The worker ids of each node (this one without erpc: it need not be
+%% alive).
+probe(Nodes) ->
+    Remote = [N || N <- Nodes, N =/= node()],
+    Replies = maps:from_list(lists:zip(Remote, erpc:multicall(Remote, ?MODULE, worker_ids, [],
+                                                              ?PROBE_TIMEOUT))),
+    [{N, case N =:= node() of
+             true -> {ok, worker_ids()};
+             false -> probe_reply(N, maps:get(N, Replies))
+         end} || N <- Nodes].
+
+probe_reply(_N, {ok, Ids}) -> {ok, Ids};
+probe_reply(N, {error, {erpc, noconnection}}) -> {error, {py_nodedown, N}};
+probe_reply(N, {error, {exception, undef, _}}) -> {error, {py_not_on_node, N}};
+probe_reply(N, {error, {erpc, timeout}}) -> {error, {py_nodedown, N}};
+probe_reply(_N, {Class, Reason}) -> {error, {Class, Reason}}.

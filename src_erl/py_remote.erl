@@ -1,0 +1,528 @@
+%%% @doc Python nodes: calls to py on other Erlang nodes, handles that
+%%% live there, and peer nodes started from here.
+%%%
+%%% Distributed Erlang is the transport: a call to another node is
+%%% `erpc:call(Node, py_remote, serve, ...)', which runs `py:call/2' there.
+%%% There is no wire protocol of py's own.
+%%%
+%%% NIF resources (the references inside handles) do not survive
+%%% distribution: on another node they are plain references that keep
+%%% nothing alive. So the serving node keeps every handle of a result in a
+%%% table and sends `{'$py', TypeName, {'$py_remote', Node, Id}}' instead;
+%%% the entry belongs to the calling process (watched with a monitor: its
+%%% handles are released when it exits or its node disconnects) until
+%%% {@link release/1}. A call whose object, callable or top-level argument
+%%% is a remote handle goes to that handle's node, where the ids are
+%%% swapped back for the real handles.
+%%%
+%%% This process owns the handle tables, watches their owners, is this
+%%% node's member of the `pg' group that {@link nodes/0} lists, and owns the
+%%% peer nodes {@link start_node/2} started (they stop with py).
+%%% @end
+-module(py_remote).
+-behaviour(gen_server).
+
+-include_lib("kernel/include/logger.hrl").
+
+%% Caller side (in py:call/2 and the parallel calls)
+-export([route/2, call/3, release/1, nodes/0, start_node/2, stop_node/1]).
+-compile({no_auto_import, [nodes/0]}).
+%% Serving side (called over erpc)
+-export([serve/3, drop/1, handles/0]).
+-export([start_link/0, init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
+
+-export_type([remote_handle/0, node_opts/0]).
+
+-type remote_handle() :: {'$py', TypeName :: binary(), {'$py_remote', node(), reference()}}.
+%% A handle to an object that lives on another node.
+
+-type node_opts() :: #{env => [{atom(), term()}],
+                       code_path => [file:filename()],
+                       args => [string()],
+                       boot_timeout => timeout()}.
+%% Options of {@link start_node/2}: `env' py settings for the new node
+%% (on top of this node's py environment, which is copied), `code_path'
+%% the directories to add in front of its code path (default: every
+%% directory of this node's code path outside the OTP installation),
+%% `args' extra `erl' arguments, `boot_timeout' how long the node and its
+%% py may take to start (default 60000 ms).
+
+%% The pg scope (started by py_sup) and the group every py node joins.
+-define(SCOPE, py_pg).
+-define(GROUP, py_nodes).
+%% {Id, Handle, Owner}: the handles lent to other nodes' processes.
+-define(HANDLES, py_remote_handles).
+%% {Owner, Id} (a bag): what to release when an owner exits.
+-define(OWNED, py_remote_owned).
+%% {Owner, MRef}: the owners watched.
+-define(OWNERS, py_remote_owners).
+%% An internal call option: the process that owns the handles of a remote
+%% result, when it is not the caller (helpers of py_parallel).
+-define(OWNER_OPT, '$py_owner').
+%% Extra time the caller gives a remote call over its own timeout, so that
+%% the serving node's `py_timeout' (which interrupts the Python call)
+%% comes back before erpc gives up.
+-define(MARGIN, 2000).
+
+%%% ------------------------------------------------------------------
+%%% Routing (the hot path of every call: keep it cheap)
+%%% ------------------------------------------------------------------
+
+%% @doc Where a request runs: `local', or the node of the remote handles
+%% in its object, callable or top-level arguments, or the node of the
+%% `{node, Node}' option. Handles of two nodes: `{py_badarg, mixed_nodes,
+%% Nodes}'. Handles nested deeper are not looked at here (they work when
+%% the call goes to their node anyway).
+-spec route(tuple(), list()) -> local | node().
+route(Request, []) ->
+    handle_node(Request);
+route(Request, Opts) ->
+    case lists:keyfind(node, 1, Opts) of
+        false -> handle_node(Request);
+        {node, Node} -> Node
+    end.
+
+handle_node({call, _, Target, Args, Kwargs}) ->
+    kwargs_node(Kwargs, args_node(Args, target_node(Target, local)));
+handle_node({getattr, _, Target, _}) ->
+    target_node(Target, local);
+handle_node({value, _, Term}) ->
+    node_of(Term, local);
+handle_node({_Code, _, _, Vars}) when is_map(Vars) ->
+    maps:fold(fun(_, V, Acc) -> node_of(V, Acc) end, local, Vars);
+handle_node(_) ->
+    local.
+
+%% A method's object, or the callable itself.
+target_node({Object, _Name}, Acc) -> node_of(Object, Acc);
+target_node(Target, Acc) -> node_of(Target, Acc).
+
+args_node([Arg | Args], Acc) -> args_node(Args, node_of(Arg, Acc));
+args_node(_, Acc) -> Acc.
+
+kwargs_node([{_, V} | Rest], Acc) -> kwargs_node(Rest, node_of(V, Acc));
+kwargs_node([_ | Rest], Acc) -> kwargs_node(Rest, Acc);
+kwargs_node(Map, Acc) when is_map(Map) -> maps:fold(fun(_, V, A) -> node_of(V, A) end, Acc, Map);
+kwargs_node(_, Acc) -> Acc.
+
+node_of({'$py', _, {'$py_remote', Node, _}}, local) -> Node;
+node_of({'$py', _, {'$py_remote', Node, _}}, Node) -> Node;
+node_of({'$py', _, {'$py_remote', Node, _}}, Other) ->
+    erlang:error({py_badarg, mixed_nodes, [Other, Node]});
+node_of(_, Acc) -> Acc.
+
+%%% ------------------------------------------------------------------
+%%% Calling another node
+%%% ------------------------------------------------------------------
+
+%% @doc Runs a request on `Node' (through erpc) and returns its result or
+%% raises its error, as `py:call/2' does. A lost connection raises
+%% `{py_nodedown, Node}' at once; a node without py raises
+%% `{py_not_on_node, Node}'. On this node itself, the remote handles of
+%% this node in the request are swapped back and the call runs here.
+-spec call(node(), tuple(), list()) -> term().
+call(Node, Request, Opts) when Node =:= node() ->
+    py:call(unwrap(Request), strip(Opts));
+call(Node, Request, Opts) when is_atom(Node) ->
+    check_request(Node, Request),
+    case lists:keymember(context, 1, Opts) orelse py_context:current() =/= undefined of
+        true -> erlang:error({py_badarg, context_on_other_node, Node});
+        false -> ok
+    end,
+    Timeout = case lists:keyfind(timeout, 1, Opts) of
+                  {timeout, T} -> T;
+                  false -> py_config:get(call_timeout)
+              end,
+    Owner = case lists:keyfind(?OWNER_OPT, 1, Opts) of
+                {?OWNER_OPT, Pid} -> Pid;
+                false -> self()
+            end,
+    %% The serving node uses this node's timeout, not its own default.
+    RemoteOpts = [{timeout, Timeout} | lists:keydelete(timeout, 1, strip(Opts))],
+    ErpcTimeout = case Timeout of
+                      infinity -> infinity;
+                      _ when is_integer(Timeout), Timeout >= 0 -> Timeout + ?MARGIN;
+                      _ -> erlang:error({py_badarg, bad_timeout, Timeout})
+                  end,
+    try erpc:call(Node, ?MODULE, serve, [Owner, Request, RemoteOpts], ErpcTimeout) of
+        {ok, Value} -> Value;
+        {error, Reason} -> erlang:error(Reason)
+    catch
+        error:{erpc, noconnection} ->
+            erlang:error({py_nodedown, Node});
+        error:{erpc, timeout} ->
+            erlang:error({py_timeout, Timeout});
+        error:{exception, undef, [{?MODULE, serve, _, _} | _]} ->
+            erlang:error({py_not_on_node, Node});
+        error:{exception, Reason, _Stack} ->
+            erlang:error(Reason)
+    end;
+call(Node, _Request, _Opts) ->
+    erlang:error({py_badarg, bad_node, Node}).
+
+%% Options that only mean something on the calling node.
+strip(Opts) ->
+    [O || O <- Opts, not is_tuple(O) orelse
+                         (element(1, O) =/= node andalso element(1, O) =/= ?OWNER_OPT)].
+
+%% A request going to `Node' must not carry this node's handles (their
+%% objects cannot travel) nor another node's (one call, one node).
+check_request(Node, {call, _, Target, Args, Kwargs}) ->
+    check_target(Node, Target),
+    _ = is_list(Args) andalso lists:foreach(fun(A) -> check_arg(Node, A) end, Args),
+    check_kwargs(Node, Kwargs);
+check_request(Node, {getattr, _, Target, _}) ->
+    check_target(Node, Target);
+check_request(Node, {value, _, Term}) ->
+    check_arg(Node, Term);
+check_request(Node, {_Code, _, _, Vars}) when is_map(Vars) ->
+    maps:foreach(fun(_, V) -> check_arg(Node, V) end, Vars);
+check_request(_Node, _Request) ->
+    ok.
+
+check_target(Node, {Object, _Name}) -> check_arg(Node, Object);
+check_target(Node, Target) -> check_arg(Node, Target).
+
+check_kwargs(Node, Kwargs) when is_list(Kwargs) ->
+    lists:foreach(fun({_, V}) -> check_arg(Node, V); (_) -> ok end, Kwargs);
+check_kwargs(Node, Kwargs) when is_map(Kwargs) ->
+    maps:foreach(fun(_, V) -> check_arg(Node, V) end, Kwargs);
+check_kwargs(_Node, _Kwargs) ->
+    ok.
+
+check_arg(Node, {'$py', _, {'$py_remote', Node, _}}) ->
+    ok;
+check_arg(Node, {'$py', _, {'$py_remote', Other, _}}) ->
+    erlang:error({py_badarg, mixed_nodes, [Node, Other]});
+check_arg(_Node, {'$py', Type, Ref} = Handle) when is_binary(Type), is_reference(Ref) ->
+    erlang:error({py_badarg, handle_not_on_node, Handle});
+check_arg(_Node, _) ->
+    ok.
+
+%%% ------------------------------------------------------------------
+%%% Serving a call from another node
+%%% ------------------------------------------------------------------
+
+%% @doc Runs a request from another node's process `Owner' here: the
+%% remote handles of this node in it become the real handles again, and
+%% the handles of the result (or error) are lent to `Owner'. Never raises.
+-spec serve(pid(), tuple(), list()) -> {ok, term()} | {error, term()}.
+serve(Owner, Request, Opts) ->
+    try py:call(unwrap(Request), Opts) of
+        Value -> {ok, lend(Value, Owner)}
+    catch
+        error:Reason -> {error, lend(Reason, Owner)};
+        Class:Reason -> {error, {Class, Reason}}
+    end.
+
+%% This node's remote handles, anywhere in the term, back to the real
+%% handles. Remote handles of other nodes cannot be used here.
+unwrap(Term) ->
+    {Unwrapped, _} = walk(fun unwrap_one/2, Term, none),
+    Unwrapped.
+
+unwrap_one({'$py', _, {'$py_remote', Node, Id}} = Remote, Acc) when Node =:= node() ->
+    case ets:lookup(?HANDLES, Id) of
+        [{_, Handle, _}] -> {Handle, Acc};
+        [] -> erlang:error({py_badarg, released_handle, Remote})
+    end;
+unwrap_one({'$py', _, {'$py_remote', Node, _}}, _Acc) ->
+    erlang:error({py_badarg, mixed_nodes, [node(), Node]});
+unwrap_one(Other, Acc) ->
+    {continue, Other, Acc}.
+
+%% Every handle in the term becomes a remote handle owned by `Owner'.
+lend(Term, Owner) ->
+    case walk(fun lend_one/2, Term, []) of
+        {Lent, []} ->
+            Lent;
+        {Lent, Entries} ->
+            %% Entries first, then make sure the owner is watched: an owner
+            %% that dies meanwhile is then cleaned up either by the 'DOWN'
+            %% being handled (after our insert), or by a new watch (the
+            %% monitor of a dead process fires at once).
+            true = ets:insert(?HANDLES, [{Id, H, Owner} || {Id, H} <- Entries]),
+            true = ets:insert(?OWNED, [{Owner, Id} || {Id, _} <- Entries]),
+            ok = watch(Owner),
+            Lent
+    end.
+
+lend_one({'$py', Type, Ref} = Handle, Acc) when is_binary(Type), is_reference(Ref) ->
+    Id = make_ref(),
+    {{'$py', Type, {'$py_remote', node(), Id}}, [{Id, Handle} | Acc]};
+lend_one(Other, Acc) ->
+    {continue, Other, Acc}.
+
+%% Maps `Fun' over a term, depth first: `Fun(Term, Acc)' returns the new
+%% term and accumulator, or `{continue, Term, Acc}' to look inside.
+walk(Fun, Term, Acc) ->
+    case Fun(Term, Acc) of
+        {continue, T, Acc1} when is_list(T) -> walk_list(Fun, T, Acc1, []);
+        {continue, T, Acc1} when is_tuple(T) ->
+            {Items, Acc2} = walk_list(Fun, tuple_to_list(T), Acc1, []),
+            {list_to_tuple(Items), Acc2};
+        {continue, T, Acc1} when is_map(T) ->
+            maps:fold(fun(K, V, {M, A}) ->
+                              {K1, A1} = walk(Fun, K, A),
+                              {V1, A2} = walk(Fun, V, A1),
+                              {M#{K1 => V1}, A2}
+                      end, {#{}, Acc1}, T);
+        {continue, T, Acc1} -> {T, Acc1};
+        Done -> Done
+    end.
+
+walk_list(Fun, [H | T], Acc, Out) ->
+    {H1, Acc1} = walk(Fun, H, Acc),
+    walk_list(Fun, T, Acc1, [H1 | Out]);
+walk_list(_Fun, [], Acc, Out) ->
+    {lists:reverse(Out), Acc};
+walk_list(Fun, Tail, Acc, Out) ->
+    %% An improper list: kept improper (the NIF reports it).
+    {Tail1, Acc1} = walk(Fun, Tail, Acc),
+    {lists:reverse(Out, Tail1), Acc1}.
+
+%% @doc Releases the handle with this id (lent by this node); `ok' when
+%% it was released already.
+-spec drop(reference()) -> ok.
+drop(Id) ->
+    case ets:take(?HANDLES, Id) of
+        [{Id, _, Owner}] -> true = ets:delete_object(?OWNED, {Owner, Id}), ok;
+        [] -> ok
+    end.
+
+%% @doc How many handles this node lends to processes of other nodes.
+-spec handles() -> non_neg_integer().
+handles() ->
+    case ets:info(?HANDLES, size) of
+        undefined -> 0;
+        N -> N
+    end.
+
+watch(Owner) ->
+    case ets:member(?OWNERS, Owner) of
+        true -> ok;
+        false -> gen_server:call(?MODULE, {watch, Owner}, infinity)
+    end.
+
+%%% ------------------------------------------------------------------
+%%% Handles, nodes, peers (caller side)
+%%% ------------------------------------------------------------------
+
+%% @doc Releases a handle now. A remote handle's object is dropped on its
+%% node (later use raises `{py_badarg, released_handle, H}'); a handle of
+%% a node that is down is released already. A local handle is released by
+%% the garbage collector once no term refers to it: `ok', nothing to do.
+-spec release(py:handle() | remote_handle()) -> ok.
+release({'$py', _, {'$py_remote', Node, Id}}) when Node =:= node() ->
+    drop(Id);
+release({'$py', _, {'$py_remote', Node, Id}}) ->
+    try erpc:call(Node, ?MODULE, drop, [Id], 5000)
+    catch
+        error:{erpc, noconnection} -> ok;
+        error:{exception, undef, _} -> ok
+    end;
+release({'$py', Type, Ref}) when is_binary(Type), is_reference(Ref) ->
+    ok;
+release(Other) ->
+    erlang:error({py_badarg, not_a_handle, Other}).
+
+%% @doc The nodes that serve Python (this one included when py runs
+%% here), as the `pg' group of py nodes says. Without py here, the
+%% connected nodes are asked.
+-spec nodes() -> [node()].
+nodes() ->
+    case whereis(?SCOPE) of
+        undefined ->
+            Connected = erlang:nodes(),
+            Replies = erpc:multicall(Connected, erlang, whereis, [?MODULE], 5000),
+            lists:sort([N || {N, {ok, Pid}} <- lists:zip(Connected, Replies), is_pid(Pid)]);
+        _ ->
+            lists:usort([node(P) || P <- pg:get_members(?SCOPE, ?GROUP)])
+    end.
+
+%% @doc Starts a peer node `Name@ThisHost' with OTP's `peer', sets up and
+%% starts py there (with this node's py settings, see {@link node_opts()})
+%% and returns once the node serves Python. The node is owned by this
+%% node's py: it stops with it, or with {@link stop_node/1}.
+%%
+%% This node must be alive (distributed) and py must run here. The new
+%% node listens on the loopback interface only: this node's host name must
+%% resolve to a loopback address (true of `-name n@127.0.0.1', and of
+%% `-sname n' where the host name maps to 127.0.x.1 in /etc/hosts).
+%%
+%% Errors: `not_distributed', `py_not_started', `{not_loopback, Host,
+%% Why}', `{already_running, Node}', `{setup_failed, Node, Why}', py's own
+%% start error there (e.g. `{bad_config, ...}'), or an error of `peer'.
+-spec start_node(atom() | string(), node_opts()) -> {ok, node()} | {error, term()}.
+start_node(Name, Opts) when is_map(Opts) ->
+    case {is_alive(), whereis(?MODULE)} of
+        {false, _} -> {error, not_distributed};
+        {true, undefined} -> {error, py_not_started};
+        {true, _} -> start_peer(Name, Opts)
+    end.
+
+start_peer(Name, Opts) ->
+    [_, Host] = string:split(atom_to_list(node()), "@"),
+    case loopback(Host) of
+        {ok, Ip} ->
+            BootTimeout = maps:get(boot_timeout, Opts, 60000),
+            %% Loopback only; this node's cookie; connected to this node
+            %% alone (not to each other: no mesh of peers to keep up).
+            Args = ["-setcookie", atom_to_list(erlang:get_cookie()),
+                    "-kernel", "inet_dist_use_interface", lists:flatten(io_lib:format("~w", [Ip])),
+                    "-connect_all", "false"]
+                ++ maps:get(args, Opts, []),
+            Node = list_to_atom(lists:concat([Name, "@", Host])),
+            %% Not linked to the caller (a shell that crashes must not take
+            %% the node along): this node's py_remote adopts it.
+            case running(Node) orelse spawn_peer(Name, Host, Args, BootTimeout) of
+                true ->
+                    {error, {already_running, Node}};
+                {ok, Peer, Started} ->
+                    case setup(Started, Opts, BootTimeout) of
+                        ok ->
+                            ok = gen_server:call(?MODULE, {adopt, Started, Peer}),
+                            wait_listed(Started, 250),
+                            {ok, Started};
+                        {error, _} = Error ->
+                            _ = (catch peer:stop(Peer)),
+                            Error
+                    end;
+                {error, _} = Error ->
+                    Error
+            end;
+        {error, Why} ->
+            {error, {not_loopback, Host, Why}}
+    end.
+
+%% A node of that name answers (peer would wait for the boot of a node
+%% that cannot take the name, then time out).
+running(Node) ->
+    net_adm:ping(Node) =:= pong.
+
+spawn_peer(Name, Host, Args, BootTimeout) ->
+    try
+        peer:start(#{name => Name, host => Host, args => Args, wait_boot => BootTimeout})
+    catch
+        exit:Reason -> {error, Reason}
+    end.
+
+loopback(Host) ->
+    Family = case lists:member(inet6, proplists:get_value(proto_dist, init:get_arguments(), [])) of
+                 true -> inet6;
+                 false -> inet
+             end,
+    case inet:getaddr(Host, Family) of
+        {ok, {127, _, _, _} = Ip} -> {ok, Ip};
+        {ok, {0, 0, 0, 0, 0, 0, 0, 1} = Ip} -> {ok, Ip};
+        {ok, Ip} -> {error, {resolves_to, Ip}};
+        {error, Why} -> {error, Why}
+    end.
+
+%% Code path, py settings and py itself on the new node.
+setup(Node, Opts, Timeout) ->
+    Root = code:root_dir(),
+    Paths = maps:get(code_path, Opts,
+                     [P || P <- code:get_path(), P =/= ".",
+                           not lists:prefix(Root, P), filelib:is_dir(P)]),
+    Env = lists:ukeymerge(1, lists:ukeysort(1, maps:get(env, Opts, [])),
+                          lists:ukeysort(1, application:get_all_env(py))),
+    try
+        %% One by one, last first: the node's path then starts with ours,
+        %% in our order.
+        lists:foreach(fun(P) -> true = erpc:call(Node, code, add_patha, [P]) end,
+                      lists:reverse(Paths)),
+        case erpc:call(Node, application, load, [py]) of
+            ok -> ok;
+            {error, {already_loaded, py}} -> ok
+        end,
+        ok = erpc:call(Node, application, set_env, [[{py, Env}]]),
+        erpc:call(Node, py, start, [], Timeout)
+    catch
+        Class:Reason -> {error, {setup_failed, Node, {Class, Reason}}}
+    end.
+
+%% pg tells the other nodes about a new member shortly after it joined.
+wait_listed(_Node, 0) ->
+    ok;
+wait_listed(Node, Tries) ->
+    case lists:member(Node, nodes()) of
+        true -> ok;
+        false -> timer:sleep(20), wait_listed(Node, Tries - 1)
+    end.
+
+%% @doc Stops a node {@link start_node/2} started: it halts at once (calls
+%% running there fail with `{py_nodedown, Node}' in their callers).
+-spec stop_node(node()) -> ok | {error, {not_a_peer, node()}}.
+stop_node(Node) ->
+    case catch gen_server:call(?MODULE, {forget, Node}) of
+        {ok, Peer} ->
+            _ = (catch peer:stop(Peer)),
+            ok;
+        _ ->
+            {error, {not_a_peer, Node}}
+    end.
+
+%%% ------------------------------------------------------------------
+%%% gen_server
+%%% ------------------------------------------------------------------
+
+%% @doc Started by `py_sup'.
+-spec start_link() -> {ok, pid()} | {error, term()}.
+start_link() ->
+    gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
+
+-spec init([]) -> {ok, #{peers := #{node() => pid()}}}.
+init([]) ->
+    %% terminate/2 stops the peers this node started.
+    process_flag(trap_exit, true),
+    Public = [named_table, public, {read_concurrency, true}, {write_concurrency, true}],
+    _ = ets:new(?HANDLES, [set | Public]),
+    _ = ets:new(?OWNED, [bag | Public]),
+    _ = ets:new(?OWNERS, [set, named_table, protected, {read_concurrency, true}]),
+    ok = pg:join(?SCOPE, ?GROUP, self()),
+    {ok, #{peers => #{}}}.
+
+-spec handle_call(term(), gen_server:from(), map()) -> {reply, term(), map()}.
+handle_call({watch, Owner}, _From, State) ->
+    case ets:member(?OWNERS, Owner) of
+        true -> ok;
+        false -> true = ets:insert(?OWNERS, {Owner, erlang:monitor(process, Owner)})
+    end,
+    {reply, ok, State};
+handle_call({adopt, Node, Peer}, _From, State = #{peers := Peers}) ->
+    true = link(Peer),
+    {reply, ok, State#{peers := Peers#{Node => Peer}}};
+handle_call({forget, Node}, _From, State = #{peers := Peers}) ->
+    case maps:take(Node, Peers) of
+        {Peer, Rest} ->
+            true = unlink(Peer),
+            {reply, {ok, Peer}, State#{peers := Rest}};
+        error ->
+            {reply, error, State}
+    end;
+handle_call(_Other, _From, State) ->
+    {reply, {error, unknown_call}, State}.
+
+-spec handle_cast(term(), map()) -> {noreply, map()}.
+handle_cast(_Msg, State) ->
+    {noreply, State}.
+
+-spec handle_info(term(), map()) -> {noreply, map()}.
+handle_info({'DOWN', _MRef, process, Owner, _Reason}, State) ->
+    %% Not watched first, then its handles: see lend/2.
+    true = ets:delete(?OWNERS, Owner),
+    lists:foreach(fun({_, Id}) -> ets:delete(?HANDLES, Id) end, ets:take(?OWNED, Owner)),
+    {noreply, State};
+handle_info({'EXIT', Peer, Reason}, State = #{peers := Peers}) ->
+    Gone = [N || {N, P} <- maps:to_list(Peers), P =:= Peer],
+    _ = [?LOG_WARNING("py: peer node ~p stopped: ~p", [N, Reason], #{py => peer_down})
+         || N <- Gone],
+    {noreply, State#{peers := maps:without(Gone, Peers)}};
+handle_info(_Other, State) ->
+    {noreply, State}.
+
+-spec terminate(term(), map()) -> ok.
+terminate(_Reason, #{peers := Peers}) ->
+    _ = [catch peer:stop(P) || P <- maps:values(Peers)],
+    ok.
