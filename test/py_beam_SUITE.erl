@@ -5,11 +5,15 @@
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
 
--export([all/0, init_per_suite/1, end_per_suite/1]).
+-export([suite/0, all/0, init_per_suite/1, end_per_suite/1]).
 -export([ten_thousand_messages/1, messages_from_python_threads/1,
          call_erlang_function/1, erlang_error_becomes_exception/1,
          call_timeout/1, erlang_side_dies/1, reentrant_calls/1, self_is_the_caller/1,
          custom_encoder_and_decoder/1]).
+
+%% A hang fails its test case in minutes, not after CT's default 30.
+suite() ->
+    [{timetrap, {minutes, 3}}].
 
 all() ->
     [ten_thousand_messages, messages_from_python_threads, call_erlang_function,

@@ -10,7 +10,7 @@
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
 
--export([all/0, groups/0, init_per_suite/1, end_per_suite/1,
+-export([suite/0, all/0, groups/0, init_per_suite/1, end_per_suite/1,
          init_per_testcase/2, end_per_testcase/2]).
 -export([bad_settings_name_the_setting/1, original_setting_names_are_refused/1,
          failing_init_code_names_the_setting/1, application_start_works_the_same/1,
@@ -30,6 +30,10 @@
 -export([always_last/2, log/2]).
 
 -define(HELPERS, "py_control_helpers").
+
+%% A hang fails its test case in minutes, not after CT's default 30.
+suite() ->
+    [{timetrap, {minutes, 3}}].
 
 all() ->
     [{group, config}, {group, lifecycle}, {group, supervision}, {group, dynamic},

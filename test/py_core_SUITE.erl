@@ -6,7 +6,7 @@
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
 
--export([all/0, init_per_suite/1, end_per_suite/1]).
+-export([suite/0, all/0, init_per_suite/1, end_per_suite/1]).
 -export([python_exception/1, exception_in_nested_code/1, module_qualified_exception/1,
          unresolvable_names/1,
          improper_list/1, funs_ports_bitstrings/1, unhashable_key/1, too_deep_argument/1,
@@ -16,6 +16,10 @@
          stdlib_c_extensions/1, pip_installed_c_extension/1,
          large_terms_both_ways/1, concurrent_callers/1,
          versions/1, build_python_is_runtime_python/1, restart_keeps_interpreter/1]).
+
+%% A hang fails its test case in minutes, not after CT's default 30.
+suite() ->
+    [{timetrap, {minutes, 3}}].
 
 all() ->
     [python_exception, exception_in_nested_code, module_qualified_exception,
@@ -100,7 +104,9 @@ too_deep_argument(_Config) ->
     %% 10,000 levels are accepted, one more is refused.
     ?assertEqual(1, py:func(builtins, len, [nested(10000)])),
     {py_badarg, too_deep, _} = error_of(fun() -> py:func(builtins, len, [nested(10001)]) end),
-    {py_badarg, too_deep, _} = error_of(fun() -> py:func(builtins, len, [nested(1000000)]) end).
+    {py_badarg, too_deep, _} = error_of(fun() -> py:func(builtins, len, [nested(1000000)]) end),
+    %% Not the term itself: Common Test would log a million-level term.
+    ok.
 
 too_deep_result(_Config) ->
     %% nested_lists(N) wraps [] N times: N + 1 levels.
@@ -242,4 +248,5 @@ restart_keeps_interpreter(_Config) ->
     ok = py:stop(),
     ok = py_test_util:start(),
     %% The same interpreter (CPython cannot be initialised twice).
-    ?assertEqual(42, py:eval(<<"__import__('sys').py_restart_marker">>)).
+    ?assertEqual(42, py:eval(<<"__import__('sys').py_restart_marker">>, #{},
+                             [{timeout, 60000}])).

@@ -13,7 +13,7 @@
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
 
--export([all/0, init_per_suite/1, end_per_suite/1]).
+-export([suite/0, all/0, init_per_suite/1, end_per_suite/1]).
 -export([nodes_are_listed/1, remote_calls/1, remote_call_errors/1,
          remote_handles/1, handles_of_two_nodes/1, nested_remote_handles/1,
          handles_released_with_their_owner/1, explicit_release/1,
@@ -23,6 +23,10 @@
 
 %% Peers get two workers: light on a small machine.
 -define(PEER_ENV, [{workers, 2}]).
+
+%% A hang fails its test case in minutes, not after CT's default 30.
+suite() ->
+    [{timetrap, {minutes, 3}}].
 
 all() ->
     [nodes_are_listed, remote_calls, remote_call_errors,

@@ -11,7 +11,7 @@
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
 
--export([all/0, groups/0, init_per_suite/1, end_per_suite/1]).
+-export([suite/0, all/0, groups/0, init_per_suite/1, end_per_suite/1]).
 -export([ex01_get_versions/1, ex02_getcwd/1, ex03_now/1, ex04_isfile/1, ex05_isdir/1,
          ex06_int_kwargs/1, ex07_const/1, ex08_const_float/1, ex09_const_int/1,
          ex10_const_str/1, ex11_init_dict/1, ex12_init_userdict/1, ex13_init_date/1,
@@ -27,6 +27,10 @@
          lfe_instantiation/1, lfe_calling_methods/1, lfe_attribute_values/1,
          lfe_operations_on_objects/1, lfe_dotted_names/1, lfe_pass_through/1,
          lfe_builtins/1, lfe_operators/1, lfe_non_python_additions/1]).
+
+%% A hang fails its test case in minutes, not after CT's default 30.
+suite() ->
+    [{timetrap, {minutes, 3}}].
 
 all() ->
     [{group, erlang}, {group, lfe}].

@@ -5,13 +5,17 @@
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
 
--export([all/0, init_per_suite/1, end_per_suite/1]).
+-export([suite/0, all/0, init_per_suite/1, end_per_suite/1]).
 -export([eval_and_exec/1, vars_visible_in_nested_scopes/1, syntax_error/1, bad_code/1,
          exec_defines_callable_functions/1,
          contexts_are_separate/1, context_thread_affinity/1, context_freed_with_owner/1,
          named_context/1, with_context_covers_builtins/1,
          iter_next_fold/1, stream_window/1, stream_error_keeps_items/1,
          stream_closed_when_consumer_dies/1, stream_close_early/1]).
+
+%% A hang fails its test case in minutes, not after CT's default 30.
+suite() ->
+    [{timetrap, {minutes, 3}}].
 
 all() ->
     [eval_and_exec, vars_visible_in_nested_scopes, syntax_error, bad_code,
