@@ -71,7 +71,7 @@ lfe-repl:
 	lfe -pa $(EBIN) -erl_eval 'case py:start() of ok -> ok; E -> io:format("(py:start) -> ~p~n", [E]) end.'
 
 bench: extra
-	erl -noshell +sbwt none -pa $(EBIN) -pa $(EXTRA) -eval 'py_bench:main(), halt().'
+	erl -noshell -pa $(EBIN) -pa $(EXTRA) -eval 'py_bench:main(), halt().'
 
 check: build
 	cargo fmt --all -- --check
