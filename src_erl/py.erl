@@ -1233,7 +1233,8 @@ call(Request, Opts) ->
 
 context_of(Opts) ->
     case lists:keyfind(context, 1, Opts) of
-        {context, Context} -> Context;
+        {context, {'$py_context', _} = Context} -> Context;
+        {context, Other} -> erlang:error({py_badarg, bad_context, Other});
         false -> py_context:current()
     end.
 
@@ -1279,16 +1280,17 @@ call_context(Context, Request, Timeout) ->
     Ref = make_ref(),
     case submit(Context, Ref, Request, Timeout =/= infinity) of
         closed -> {error, py_context_closed};
-        stopped -> {error, py_worker_stopped};
+        stopped ->
+            %% Its worker is gone, and the context with it: a named one is
+            %% made afresh by the next py:context(Name).
+            py_context:forget(Context),
+            {error, py_context_closed};
         {error, _} = Error -> Error;
         Job -> await(context, Ref, Job, Timeout)
     end.
 
 submit(Destination, Ref, Request, Cancellable) ->
-    case py_nif:submit(Destination, Ref, Request, Cancellable) of
-        big -> py_nif:submit_dirty(Destination, Ref, Request, Cancellable);
-        Other -> Other
-    end.
+    py_job:submit(Destination, Ref, Request, Cancellable).
 
 %% Waits for the reply of a job sent to `Target': `any' (the shared
 %% queue), `context', or a pool member.
@@ -1342,10 +1344,14 @@ flags(Opts) ->
     B2 = case proplists:get_value(return, Opts, value) of handle -> ?HANDLE; _ -> 0 end,
     B1 bor B2.
 
+%% Checked before anything is submitted: a bad value must not leave a job
+%% running whose reply nobody waits for.
 timeout(Opts) ->
     case proplists:get_value(timeout, Opts) of
         undefined -> py_config:get(call_timeout);
-        T -> T
+        infinity -> infinity;
+        T when is_integer(T), T >= 0 -> T;
+        T -> erlang:error({py_badarg, bad_timeout, T})
     end.
 
 %% A callable named by a dotted atom or binary, or a handle.

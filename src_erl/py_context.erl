@@ -16,7 +16,7 @@
 -module(py_context).
 -behaviour(gen_server).
 
--export([new/0, named/1, drop/1, with/2, current/0, start_link/0]).
+-export([new/0, named/1, drop/1, forget/1, with/2, current/0, start_link/0]).
 -export([init/1, handle_call/3, handle_cast/2]).
 
 -export_type([context/0]).
@@ -48,6 +48,12 @@ drop({?KEY, Ctx}) ->
     py_nif:context_close(Ctx);
 drop(Name) ->
     gen_server:call(?MODULE, {drop, Name}).
+
+%% @doc Forgets a context whose worker is gone: if it was a named one,
+%% the next {@link named/1} makes a new one.
+-spec forget(py_nif:context()) -> ok.
+forget(Ctx) ->
+    gen_server:cast(?MODULE, {forget, Ctx}).
 
 %% @doc Runs `Fun' with every py call of this process going through
 %% `Context'.
@@ -112,5 +118,8 @@ handle_call(_Other, _From, State) ->
     {reply, {error, unknown_call}, State}.
 
 -spec handle_cast(term(), map()) -> {noreply, map()}.
+handle_cast({forget, Ctx}, State) ->
+    true = ets:match_delete(?TABLE, {'_', Ctx}),
+    {noreply, State};
 handle_cast(_Msg, State) ->
     {noreply, State}.

@@ -5,7 +5,7 @@
 %%% @end
 -module(py_job).
 
--export([run/3, describe/1]).
+-export([run/3, submit/4, describe/1]).
 
 %% @doc Runs `Request' (a request tuple as `py' builds them) on `Worker';
 %% gives up (cancelling it) after `Timeout' ms.
@@ -13,13 +13,11 @@
 run(Worker, Request, Timeout) ->
     Ref = make_ref(),
     Cancellable = Timeout =/= infinity,
-    Submitted = case py_nif:submit(Worker, Ref, Request, Cancellable) of
-                    big -> py_nif:submit_dirty(Worker, Ref, Request, Cancellable);
-                    Other -> Other
-                end,
-    case Submitted of
+    case submit(Worker, Ref, Request, Cancellable) of
         stopped ->
             {error, py_worker_stopped};
+        {error, _} = Error ->
+            Error;
         Job ->
             receive
                 {Ref, Reply} -> Reply
@@ -29,6 +27,17 @@ run(Worker, Request, Timeout) ->
                     cancelled -> {error, {py_timeout, Timeout}}
                 end
             end
+    end.
+
+%% @doc Queues `Request' on `Target' (see `py_nif:submit/4'): on a normal
+%% scheduler when it is small, else on a dirty one. The one place that
+%% knows about `big'.
+-spec submit(py_nif:target(), reference(), tuple(), boolean()) ->
+          ok | py_nif:job() | stopped | closed | {error, term()}.
+submit(Target, Ref, Request, Cancellable) ->
+    case py_nif:submit(Target, Ref, Request, Cancellable) of
+        big -> py_nif:submit_dirty(Target, Ref, Request, Cancellable);
+        Other -> Other
     end.
 
 %% @doc A failed job's reason as a line of text, for configuration errors.

@@ -16,7 +16,7 @@
 -include_lib("kernel/include/logger.hrl").
 
 -export([start_link/1, register/3, unregister/1, forget/1, reserve_slots/1]).
--export([pick/1, pick_target/1, destination/1, worker/1, owner/1, slot/1, thread/1, queue_len/1,
+-export([pick_target/1, destination/1, worker/1, owner/1, slot/1, thread/1, queue_len/1,
          timed_out/3, workers/0, members/0, info/0, stats/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
@@ -99,15 +99,10 @@ reserve_slots(N) ->
 %%% The hot path (called by callers; no process hop)
 %%% ------------------------------------------------------------------
 
-%% @doc Where the next call goes (a worker, or `any' for the shared
-%% queue), chosen by the call's `scheduler' or `key' option or the
-%% configured scheduler (see {@link py_sched}).
--spec pick(list()) -> py_nif:target().
-pick(Opts) ->
-    destination(pick_target(Opts)).
-
-%% @doc As {@link pick/1}, the pool member (worker, owner and counters)
-%% rather than the bare worker.
+%% @doc Where the next call goes: a pool member (worker, owner and
+%% counters), or `any' for the shared queue, chosen by the call's
+%% `scheduler' or `key' option or the configured scheduler (see
+%% {@link py_sched}); {@link destination/1} gives what the NIF takes.
 -spec pick_target(list()) -> target().
 pick_target(Opts) ->
     case persistent_term:get(?KEY, undefined) of

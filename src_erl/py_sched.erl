@@ -7,8 +7,7 @@
 %%% <li>`shared' (the default): the call goes to the NIF's shared queue,
 %%%     and the first idle worker takes it. Fastest for short calls (an idle
 %%%     worker spins on that queue; waking a chosen worker costs tens of
-%%%     microseconds), but no affinity, and the caller cannot tell which
-%%%     worker ran its call (see the stuck-worker note in {@link py_worker}).</li>
+%%%     microseconds), but no affinity.</li>
 %%% <li>`round_robin': each worker in turn.</li>
 %%% <li>`random': a uniformly random worker.</li>
 %%% <li>`least_loaded': the worker with the shortest queue; ties go round

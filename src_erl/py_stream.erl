@@ -1,7 +1,8 @@
 %%% @doc Lazy iteration: consume any Python iterable from Erlang without
 %%% materialising it.
 %%%
-%%% `iter/1', `next/1' and `fold/3' pull items on demand. `start/4' sends
+%%% `next/1' (on an iterator from `py:iter/1') and `fold/3' pull items on
+%%% demand. `start/4' sends
 %%% the items of a call's result to the calling process as messages, with
 %%% flow control: a streamer process pulls from Python only while fewer
 %%% than `window' items are unacknowledged, so the Python side never runs
@@ -13,18 +14,13 @@
 %%% @end
 -module(py_stream).
 
--export([iter/1, next/1, fold/3, start/4, ack/1, ack/2, close/1, next_item/2]).
+-export([next/1, fold/3, start/4, ack/1, ack/2, close/1, next_item/2]).
 
 -export_type([stream/0]).
 
 -opaque stream() :: {py_stream, pid(), reference()}.
 
 -define(BATCH, 100).
-
-%% @doc An iterator over `Iterable' (a handle or any value), as a handle.
--spec iter(term()) -> py:handle().
-iter(Iterable) ->
-    py:func(builtins, iter, [Iterable], [], [{return, handle}]).
 
 %% @doc The next item of an iterator: `{ok, Item}' or `done'.
 -spec next(py:handle()) -> {ok, term()} | done.

@@ -12,9 +12,9 @@
 %%% still running `stuck_grace' ms later: the interrupt could not reach it
 %%% (Python code blocked in C, such as `time.sleep(1000)', sees no
 %%% interrupt). The worker then exits and is restarted; the stuck thread
-%%% ends by itself whenever the C code returns. Only a call aimed at this
-%%% worker can tell which job it cancelled (see {@link py_pool:timed_out/3});
-%%% a call through the shared queue cannot.
+%%% ends by itself whenever the C code returns. Whatever the scheduler, the
+%%% caller learns from the NIF which worker ran the job it cancelled (see
+%%% {@link py_pool:timed_out/3}).
 %%% @end
 -module(py_worker).
 -behaviour(gen_server).
@@ -102,8 +102,6 @@ init_request({Module, Function, Args}) ->
     {call, 2, {Module, Function}, Args, []}.
 
 -spec handle_call(term(), gen_server:from(), map()) -> {reply, term(), map()}.
-handle_call(worker, _From, State = #{worker := Worker}) ->
-    {reply, Worker, State};
 handle_call(_Other, _From, State) ->
     {reply, {error, unknown_call}, State}.
 

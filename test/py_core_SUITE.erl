@@ -15,7 +15,8 @@
          handle_released_after_erlang_drops_it/1,
          stdlib_c_extensions/1, pip_installed_c_extension/1,
          large_terms_both_ways/1, concurrent_callers/1,
-         versions/1, build_python_is_runtime_python/1, restart_keeps_interpreter/1]).
+         versions/1, build_python_is_runtime_python/1, restart_keeps_interpreter/1,
+         bad_timeout_option/1, forged_handle/1, stop_answers_accepted_calls/1]).
 
 %% A hang fails its test case in minutes, not after CT's default 30.
 suite() ->
@@ -30,7 +31,8 @@ all() ->
      handle_released_after_erlang_drops_it,
      stdlib_c_extensions, pip_installed_c_extension,
      large_terms_both_ways, concurrent_callers,
-     versions, build_python_is_runtime_python, restart_keeps_interpreter].
+     versions, build_python_is_runtime_python, bad_timeout_option, forged_handle,
+     stop_answers_accepted_calls, restart_keeps_interpreter].
 
 init_per_suite(Config) ->
     ok = py_test_util:start(),
@@ -250,3 +252,30 @@ restart_keeps_interpreter(_Config) ->
     %% The same interpreter (CPython cannot be initialised twice).
     ?assertEqual(42, py:eval(<<"__import__('sys').py_restart_marker">>, #{},
                              [{timeout, 60000}])).
+
+bad_timeout_option(_Config) ->
+    {py_badarg, bad_timeout, -1} =
+        error_of(fun() -> py:func(operator, add, [1, 2], [], [{timeout, -1}]) end),
+    {py_badarg, bad_timeout, soon} =
+        error_of(fun() -> py:func(operator, add, [1, 2], [], [{timeout, soon}]) end),
+    %% Refused before submission: no reply comes later.
+    receive Stale -> ct:fail({stale_message, Stale}) after 200 -> ok end.
+
+forged_handle(_Config) ->
+    Forged = {'$py', <<"list">>, make_ref()},
+    {py_badarg, bad_handle, Forged} = error_of(fun() -> py:func(builtins, len, [[Forged]]) end),
+    Remote = {'$py', <<"list">>, {'$py_remote', 'other@nowhere', make_ref()}},
+    {py_badarg, bad_handle, Remote} = error_of(fun() -> py:func(builtins, repr, [[Remote]]) end).
+
+stop_answers_accepted_calls(_Config) ->
+    %% Twice as many calls as workers: half wait in the shared queue when
+    %% py stops, and are answered all the same.
+    Workers = length(py_pool:workers()),
+    Self = self(),
+    Callers = [spawn(fun() -> Self ! {self(), catch py:func(time, sleep, [0.3])} end)
+               || _ <- lists:seq(1, 2 * Workers)],
+    timer:sleep(100),
+    ok = py:stop(),
+    [receive {P, R} -> ?assertEqual(undefined, R) after 10000 -> ct:fail(no_answer) end
+     || P <- Callers],
+    ok = py_test_util:start().

@@ -84,11 +84,7 @@ peers(Config) ->
     ?config(peers, Config).
 
 error_of(Fun) ->
-    try Fun() of
-        Value -> erlang:error({expected_error, got, Value})
-    catch
-        error:Reason -> Reason
-    end.
+    py_test_util:error_of(Fun).
 
 pid_on(Node) ->
     py:func(os, getpid, [], [], [{node, Node}]).

@@ -6,7 +6,8 @@
 -include_lib("stdlib/include/assert.hrl").
 
 -export([suite/0, all/0, init_per_suite/1, end_per_suite/1]).
--export([eval_and_exec/1, vars_visible_in_nested_scopes/1, syntax_error/1, bad_code/1,
+-export([vars_are_per_call/1, bad_context_option/1,
+         eval_and_exec/1, vars_visible_in_nested_scopes/1, syntax_error/1, bad_code/1,
          exec_defines_callable_functions/1,
          contexts_are_separate/1, context_thread_affinity/1, context_freed_with_owner/1,
          named_context/1, with_context_covers_builtins/1,
@@ -18,7 +19,7 @@ suite() ->
     [{timetrap, {minutes, 3}}].
 
 all() ->
-    [eval_and_exec, vars_visible_in_nested_scopes, syntax_error, bad_code,
+    [vars_are_per_call, bad_context_option, eval_and_exec, vars_visible_in_nested_scopes, syntax_error, bad_code,
      exec_defines_callable_functions,
      contexts_are_separate, context_thread_affinity, context_freed_with_owner,
      named_context, with_context_covers_builtins,
@@ -197,3 +198,23 @@ stream_close_early(_Config) ->
     {ok, 1} = py:stream_next(S, 5000),
     ok = py:stream_close(S),
     ?assert(py_test_util:wait_until(fun() -> py:func(py_test_helpers, finally_ran, []) end, 250)).
+
+vars_are_per_call(_Config) ->
+    ?assertEqual(<<"secret">>, py:eval(<<"state_suite_k">>, #{state_suite_k => <<"secret">>})),
+    %% Not left behind in the shared namespace...
+    {python, 'NameError', _, _} = error_of(fun() -> py:eval(<<"state_suite_k">>) end),
+    %% ...nor seen by a concurrent call.
+    Parent = self(),
+    Pids = [spawn(fun() ->
+                          Parent ! {self(), K, py:eval(<<"[0 for _ in range(200000)] and state_suite_k">>,
+                                                       #{state_suite_k => K})}
+                  end) || K <- lists:seq(1, 4)],
+    [receive {P, K, V} -> ?assertEqual(K, V) end || P <- Pids],
+    %% What exec defines with Vars stays; the Vars do not.
+    undefined = py:exec(<<"state_suite_f = lambda: state_suite_k * 2">>, #{state_suite_k => 21}),
+    ?assertEqual(42, py:eval(<<"state_suite_f()">>)),
+    {python, 'NameError', _, _} = error_of(fun() -> py:eval(<<"state_suite_k">>) end).
+
+bad_context_option(_Config) ->
+    {py_badarg, bad_context, foo} =
+        error_of(fun() -> py:eval(<<"1">>, #{}, [{context, foo}]) end).

@@ -31,6 +31,7 @@ rustler::atoms! {
     bad_kwargs,
     bad_name,
     bad_code,
+    bad_handle,
     already_started,
     py_call,
     py_context_closed,

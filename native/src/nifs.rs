@@ -24,7 +24,8 @@ pub fn load(_env: Env, _info: Term) -> bool {
 }
 
 /// Starts the interpreter (once per OS process) with `python_path` in front
-/// of `sys.path`. `{ok, started}` the first time, `{ok, running}` after.
+/// of `sys.path`. `{ok, started}` the first time, `{ok, already_started}`
+/// after.
 #[rustler::nif(schedule = "DirtyCpu")]
 fn init<'a>(env: Env<'a>, python_path: Vec<String>) -> Term<'a> {
     if let Err(e) = housekeeper::start() {

@@ -226,11 +226,36 @@ fn run<'a, 'py>(
         dec.decode(parts[2])?
     } else if (is(atoms::eval()) || is(atoms::exec())) && parts.len() == 4 {
         let code = code_text(parts[2])?;
-        bind_vars(&dec, globals, parts[3])?;
         let mode = if is(atoms::eval()) { "eval" } else { "exec" };
         let compiled = compiled_code(py, state, code, mode)?;
         let builtins = py.import("builtins")?;
-        builtins.call_method1(mode, (compiled, globals))?
+        let vars = decode_vars(&dec, parts[3])?;
+        if vars.is_empty() {
+            builtins.call_method1(mode, (compiled, globals))?
+        } else {
+            // Vars live in a copy of the namespace, seen by the whole code
+            // (lambdas and comprehensions too) but never by another call:
+            // the namespace is shared, and concurrent calls must not see
+            // each other's Vars, nor keep them alive. What `exec` defines
+            // is copied back.
+            let scope = globals.copy()?;
+            for (name, value) in &vars {
+                scope.set_item(name, value)?;
+            }
+            let result = builtins.call_method1(mode, (compiled, &scope))?;
+            if mode == "exec" {
+                for (name, value) in scope.iter() {
+                    let is_var = name
+                        .extract::<String>()
+                        .is_ok_and(|n| vars.iter().any(|(v, _)| *v == n));
+                    let unchanged = globals.get_item(&name)?.is_some_and(|old| old.is(&value));
+                    if !is_var && !unchanged {
+                        globals.set_item(name, value)?;
+                    }
+                }
+            }
+            result
+        }
     } else {
         return Err(bad_request(request));
     };
@@ -437,22 +462,22 @@ fn compiled_code<'py>(
 /// Distinct pieces of code kept compiled per worker.
 const CODE_CACHE_LIMIT: usize = 256;
 
-/// Binds `Vars` (a map of atom or binary names to terms) in `globals`.
-fn bind_vars<'a>(
-    dec: &Decoder<'_, '_>,
-    globals: &Bound<'_, PyDict>,
+/// `Vars`: a map of atom or binary names to terms (`[]` for none).
+fn decode_vars<'py, 'a>(
+    dec: &Decoder<'py, '_>,
     vars: Term<'a>,
-) -> Result<(), Failure<'a>> {
+) -> Result<Vec<(String, Bound<'py, PyAny>)>, Failure<'a>> {
     if vars.is_empty_list() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let iter = rustler::types::map::MapIterator::new(vars).ok_or(Failure::Badarg(Badarg {
         why: atoms::bad_kwargs(),
         term: vars,
     }))?;
+    let mut out = Vec::new();
     for (k, v) in iter {
         let name = kwarg_name(k).ok_or_else(|| name_error(k))?;
-        globals.set_item(name, dec.decode(v)?)?;
+        out.push((name, dec.decode(v)?));
     }
-    Ok(())
+    Ok(out)
 }

@@ -199,9 +199,12 @@ impl<'py> Decoder<'py, '_> {
             };
         }
         if items.len() == 3 && items[0] == atoms::py_handle().to_term(term.get_env()) {
-            if let Ok(handle) = items[2].decode::<ResourceArc<PyHandle>>() {
-                return self.unwrap_handle(&handle, term);
-            }
+            // A handle; one of another node, or a forged one, is refused
+            // rather than passed on as a plain tuple.
+            return match items[2].decode::<ResourceArc<PyHandle>>() {
+                Ok(handle) => self.unwrap_handle(&handle, term),
+                Err(_) => badarg(atoms::bad_handle(), term),
+            };
         }
         if conversions::has_decoders() {
             if let Some(decoder) = conversions::decoder_for(self.py, self.types, items[0])? {

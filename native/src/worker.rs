@@ -300,7 +300,7 @@ fn thread_main(
             }
         });
     }
-    leave(&shared, &rx, shared_queue);
+    leave(&shared, &rx, shared_queue, &mut state);
     // SAFETY: re-attach the thread state saved above, then release it with
     // the matching PyGILState_Release, which deletes it.
     unsafe {
@@ -312,7 +312,12 @@ fn thread_main(
 
 /// The worker leaves: it answers what is still queued for it; the last
 /// worker to leave also answers the shared queue.
-fn leave(shared: &WorkerShared, rx: &Receiver<Msg>, shared_queue: &SharedQueue) {
+fn leave(
+    shared: &Arc<WorkerShared>,
+    rx: &Receiver<Msg>,
+    shared_queue: &SharedQueue,
+    state: &mut WorkerState,
+) {
     shared.state.store(STATE_STOPPED, Ordering::Release);
     let mut accepting = match shared.accepting.write() {
         Ok(g) => g,
@@ -325,15 +330,24 @@ fn leave(shared: &WorkerShared, rx: &Receiver<Msg>, shared_queue: &SharedQueue) 
             reply_not_run(shared, job);
         }
     }
-    let mut live = match shared_queue.live.write() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
+    let last = {
+        let mut live = match shared_queue.live.write() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        *live = live.saturating_sub(1);
+        *live == 0
     };
-    *live = live.saturating_sub(1);
-    if *live == 0 {
-        while let Some(job) = shared_queue.try_take() {
-            reply_not_run(shared, job);
-        }
+    // The last worker answers what the shared queue accepted. No job can
+    // arrive any more (pushes see no live worker), and the lock is not
+    // held meanwhile: submitters run on schedulers. A stop runs them; an
+    // owner's death refuses them (run_job checks).
+    if last {
+        Python::attach(|py| {
+            while let Some(job) = shared_queue.try_take() {
+                run_job(py, shared, state, job);
+            }
+        });
     }
 }
 
