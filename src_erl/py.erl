@@ -1225,7 +1225,8 @@ call(Request, Opts) ->
             Timeout = timeout(Opts),
             case context_of(Opts) of
                 undefined -> reply(call(Request, Opts, Timeout, ?SUBMIT_TRIES));
-                {'$py_context', Context} -> reply(call_context(Context, Request, Timeout))
+                {'$py_context', Context, Member} ->
+                    reply(call_context(Context, Member, Request, Timeout))
             end;
         Node ->
             py_remote:call(Node, Request, Opts)
@@ -1233,7 +1234,7 @@ call(Request, Opts) ->
 
 context_of(Opts) ->
     case lists:keyfind(context, 1, Opts) of
-        {context, {'$py_context', _} = Context} -> Context;
+        {context, {'$py_context', _, _} = Context} -> Context;
         {context, Other} -> erlang:error({py_badarg, bad_context, Other});
         false -> py_context:current()
     end.
@@ -1275,10 +1276,12 @@ retry_stopped(Target, Request, Opts, Timeout, Tries) ->
     end,
     call(Request, Opts, Timeout, Tries - 1).
 
-%% A context is pinned to its worker: nowhere else to send the call.
-call_context(Context, Request, Timeout) ->
+%% A context is pinned to its worker: nowhere else to send the call. As
+%% for any call aimed at one worker, the caller watches that worker's
+%% process while it waits (so the job is always cancellable).
+call_context(Context, Member, Request, Timeout) ->
     Ref = make_ref(),
-    case submit(Context, Ref, Request, Timeout =/= infinity) of
+    case submit(Context, Ref, Request, true) of
         closed -> {error, py_context_closed};
         stopped ->
             %% Its worker is gone, and the context with it: a named one is
@@ -1286,21 +1289,21 @@ call_context(Context, Request, Timeout) ->
             py_context:forget(Context),
             {error, py_context_closed};
         {error, _} = Error -> Error;
-        Job -> await(context, Ref, Job, Timeout)
+        Job -> await(Member, Ref, Job, Timeout)
     end.
 
 submit(Destination, Ref, Request, Cancellable) ->
     py_job:submit(Destination, Ref, Request, Cancellable).
 
 %% Waits for the reply of a job sent to `Target': `any' (the shared
-%% queue), `context', or a pool member.
+%% queue) or a pool member (calls aimed at a worker, contexts included).
 await(_Target, Ref, ok, infinity) ->
     receive {Ref, Reply} -> Reply end;
-await(Target, Ref, Job, Timeout) when Target =:= any; Target =:= context ->
+await(any, Ref, Job, Timeout) ->
     receive
         {Ref, Reply} -> Reply
     after Timeout ->
-        give_up(Target, Ref, Job, Timeout)
+        give_up(any, Ref, Job, Timeout)
     end;
 await(Member, Ref, Job, Timeout) ->
     %% The worker's owner process lives as long as the worker serves calls:

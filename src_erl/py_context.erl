@@ -21,7 +21,9 @@
 
 -export_type([context/0]).
 
--type context() :: {'$py_context', py_nif:context()}.
+-type context() :: {'$py_context', py_nif:context(), py_pool:member()}.
+%% The NIF's context and the pool member whose worker runs its calls
+%% (callers watch that worker's process while they wait).
 
 -define(TABLE, py_named_contexts).
 -define(KEY, '$py_context').
@@ -29,22 +31,23 @@
 %% @doc A new context owned by the calling process.
 -spec new() -> context().
 new() ->
-    {?KEY, py_nif:context_new(pick_worker(), true)}.
+    Member = pick_member(),
+    {?KEY, py_nif:context_new(py_pool:worker(Member), true), Member}.
 
 %% @doc The context named `Name', made on first use; shared by every
 %% process until {@link drop/1}.
 -spec named(term()) -> context().
 named(Name) ->
     case ets:lookup(?TABLE, Name) of
-        [{_, Ctx}] -> {?KEY, Ctx};
-        [] -> {?KEY, gen_server:call(?MODULE, {named, Name})}
+        [{_, Ctx, Member}] -> {?KEY, Ctx, Member};
+        [] -> gen_server:call(?MODULE, {named, Name})
     end.
 
 %% @doc Closes the context named `Name' (or the given context): the
 %% objects its namespace held are released; later calls through it raise
 %% `py_context_closed'.
 -spec drop(term() | context()) -> ok.
-drop({?KEY, Ctx}) ->
+drop({?KEY, Ctx, _Member}) ->
     py_nif:context_close(Ctx);
 drop(Name) ->
     gen_server:call(?MODULE, {drop, Name}).
@@ -58,7 +61,7 @@ forget(Ctx) ->
 %% @doc Runs `Fun' with every py call of this process going through
 %% `Context'.
 -spec with(context(), fun(() -> Result)) -> Result.
-with({?KEY, _} = Context, Fun) ->
+with({?KEY, _, _} = Context, Fun) ->
     Previous = put(?KEY, Context),
     try
         Fun()
@@ -74,14 +77,11 @@ with({?KEY, _} = Context, Fun) ->
 current() ->
     get(?KEY).
 
-%% A worker for a new context, in turn.
-pick_worker() ->
-    case py_pool:workers() of
-        [] ->
-            erlang:error(py_not_started);
-        Workers ->
-            N = erlang:unique_integer([positive, monotonic]),
-            lists:nth(1 + N rem length(Workers), Workers)
+%% The pool member for a new context, in turn.
+pick_member() ->
+    case py_pool:pick_target([{scheduler, round_robin}]) of
+        any -> erlang:error(py_not_started);
+        Member -> Member
     end.
 
 %%% The server ---------------------------------------------------------
@@ -98,16 +98,17 @@ init([]) ->
 -spec handle_call(term(), gen_server:from(), map()) -> {reply, term(), map()}.
 handle_call({named, Name}, _From, State) ->
     case ets:lookup(?TABLE, Name) of
-        [{_, Ctx}] ->
-            {reply, Ctx, State};
+        [{_, Ctx, Member}] ->
+            {reply, {?KEY, Ctx, Member}, State};
         [] ->
-            Ctx = py_nif:context_new(pick_worker(), false),
-            true = ets:insert(?TABLE, {Name, Ctx}),
-            {reply, Ctx, State}
+            Member = pick_member(),
+            Ctx = py_nif:context_new(py_pool:worker(Member), false),
+            true = ets:insert(?TABLE, {Name, Ctx, Member}),
+            {reply, {?KEY, Ctx, Member}, State}
     end;
 handle_call({drop, Name}, _From, State) ->
     case ets:lookup(?TABLE, Name) of
-        [{_, Ctx}] ->
+        [{_, Ctx, _Member}] ->
             ok = py_nif:context_close(Ctx),
             true = ets:delete(?TABLE, Name),
             {reply, ok, State};
@@ -119,7 +120,7 @@ handle_call(_Other, _From, State) ->
 
 -spec handle_cast(term(), map()) -> {noreply, map()}.
 handle_cast({forget, Ctx}, State) ->
-    true = ets:match_delete(?TABLE, {'_', Ctx}),
+    true = ets:match_delete(?TABLE, {'_', Ctx, '_'}),
     {noreply, State};
 handle_cast(_Msg, State) ->
     {noreply, State}.

@@ -148,7 +148,7 @@ queue_len({Worker, _, _, _}) -> py_nif:queue_len(Worker).
 %% when the job was running, the worker running it is asked to check later
 %% that it really stopped (see {@link py_worker}); this covers calls
 %% through the shared queue and contexts as well as calls to one worker.
--spec timed_out(target() | context, {running, pos_integer(), pos_integer()} | not_running,
+-spec timed_out(target(), {running, pos_integer(), pos_integer()} | not_running,
                 timeout()) -> ok.
 timed_out(Target, Where, Timeout) ->
     count_timeout(Target, Timeout),
@@ -162,9 +162,6 @@ timed_out(Target, Where, Timeout) ->
             ok
     end.
 
-count_timeout(context, Timeout) ->
-    ?LOG_INFO("py: a call in a context timed out after ~p ms", [Timeout],
-              #{py => call_timeout});
 count_timeout(any, Timeout) ->
     ?LOG_INFO("py: a call through the shared queue timed out after ~p ms", [Timeout],
               #{py => call_timeout}),

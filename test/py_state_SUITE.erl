@@ -6,7 +6,7 @@
 -include_lib("stdlib/include/assert.hrl").
 
 -export([suite/0, all/0, init_per_suite/1, end_per_suite/1]).
--export([vars_are_per_call/1, bad_context_option/1,
+-export([vars_are_per_call/1, bad_context_option/1, context_worker_death/1,
          eval_and_exec/1, vars_visible_in_nested_scopes/1, syntax_error/1, bad_code/1,
          exec_defines_callable_functions/1,
          contexts_are_separate/1, context_thread_affinity/1, context_freed_with_owner/1,
@@ -24,7 +24,7 @@ all() ->
      contexts_are_separate, context_thread_affinity, context_freed_with_owner,
      named_context, with_context_covers_builtins,
      iter_next_fold, stream_window, stream_error_keeps_items,
-     stream_closed_when_consumer_dies, stream_close_early].
+     stream_closed_when_consumer_dies, stream_close_early, context_worker_death].
 
 init_per_suite(Config) ->
     ok = py_test_util:start(),
@@ -218,3 +218,22 @@ vars_are_per_call(_Config) ->
 bad_context_option(_Config) ->
     {py_badarg, bad_context, foo} =
         error_of(fun() -> py:eval(<<"1">>, #{}, [{context, foo}]) end).
+
+context_worker_death(_Config) ->
+    %% The worker of a context dies while the call is blocked in C code
+    %% (which no interrupt reaches): the caller learns it at once.
+    {'$py_context', _, Member} = Ctx = py:context(),
+    Self = self(),
+    Caller = spawn(fun() ->
+                           Self ! {self(), catch py:func(time, sleep, [30], [], [{context, Ctx}])}
+                   end),
+    timer:sleep(200),
+    exit(py_pool:owner(Member), kill),
+    receive
+        {Caller, {'EXIT', {{py_worker_down, _}, _}}} -> ok;
+        {Caller, Other} -> ct:fail({unexpected, Other})
+    after 5000 ->
+        ct:fail(caller_hangs)
+    end,
+    %% The context died with its worker.
+    py_context_closed = error_of(fun() -> py:eval(<<"1">>, #{}, [{context, Ctx}]) end).
