@@ -266,13 +266,12 @@ python_env_and_init_code(_Config) ->
 
 %%% Supervision ---------------------------------------------------------
 
-killed_worker_fails_its_caller_and_restarts(_Config) ->
+%% Runs `Call' in a new process, kills the worker that runs it, and checks
+%% that the caller gets `{py_worker_down, Thread}' (not a hang).
+kill_the_busy_worker(Call) ->
     Self = self(),
     Caller = spawn_link(fun() ->
-                                R = try py:func(py_control_helpers, sleep_in_python, [], [],
-                                                [{key, kill_me}])
-                                    catch error:E -> {error, E}
-                                    end,
+                                R = try Call() catch error:E -> {error, E} end,
                                 Self ! {self(), R}
                         end),
     wait_for(busy_worker, fun() -> [W || W = #{state := busy} <- py:workers()] =/= [] end),
@@ -283,6 +282,14 @@ killed_worker_fails_its_caller_and_restarts(_Config) ->
     after 10000 ->
         ct:fail(caller_hangs)
     end,
+    {Id, Pid, Thread}.
+
+killed_worker_fails_its_caller_and_restarts(_Config) ->
+    {Id, Pid, Thread} =
+        kill_the_busy_worker(fun() ->
+                                     py:func(py_control_helpers, sleep_in_python, [], [],
+                                             [{key, kill_me}])
+                             end),
     wait_for(restart, fun() -> maps:get(restarts, worker(Id)) =:= 1 end),
     #{pid := NewPid, thread := NewThread} = worker(Id),
     ?assertNotEqual(Pid, NewPid),
@@ -296,22 +303,11 @@ killed_worker_fails_its_caller_and_restarts(_Config) ->
 dead_worker_does_not_hang_a_caller_blocked_in_c(_Config) ->
     %% time.sleep is C code: the interrupt that a dying worker sends does
     %% not reach it, yet its caller (no timeout) gets an error at once.
-    Self = self(),
-    Caller = spawn_link(fun() ->
-                                R = try py:func(py_control_helpers, sleep_in_c, [60], [],
-                                                [{key, blocked}])
-                                    catch error:E -> {error, E}
-                                    end,
-                                Self ! {self(), R}
-                        end),
-    wait_for(busy_worker, fun() -> [W || W = #{state := busy} <- py:workers()] =/= [] end),
-    [#{id := Id, pid := Pid, thread := Thread}] = [W || W = #{state := busy} <- py:workers()],
-    exit(Pid, kill),
-    receive
-        {Caller, Result} -> ?assertEqual({error, {py_worker_down, Thread}}, Result)
-    after 10000 ->
-        ct:fail(caller_hangs)
-    end,
+    {Id, _Pid, _Thread} =
+        kill_the_busy_worker(fun() ->
+                                     py:func(py_control_helpers, sleep_in_c, [60], [],
+                                             [{key, blocked}])
+                             end),
     wait_for(restart, fun() -> maps:get(restarts, worker(Id)) =:= 1 end),
     ?assertEqual(3, py:func(operator, add, [1, 2], [], [{key, blocked}])).
 
