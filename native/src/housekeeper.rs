@@ -108,7 +108,6 @@ fn do_chore(py: Python<'_>, chore: Chore) {
             unsafe {
                 ffi::PyThreadState_SetAsyncExc(ident as _, types.interrupted.as_ptr());
             }
-            let _ = py;
         }
     }
 }
