@@ -38,35 +38,30 @@ pub fn start() -> Result<(), std::io::Error> {
 
 /// Drops `obj` later, on a thread that holds the GIL.
 pub fn release(obj: Py<PyAny>) {
-    match CHORES.get() {
-        Some(tx) => {
-            if let Err(e) = tx.send(Chore::Release(obj)) {
-                // No housekeeper (the VM is going down): leaking is the only
-                // safe choice without the GIL.
-                std::mem::forget(e.into_inner());
-            }
-        }
-        None => std::mem::forget(obj),
-    }
+    hand_over(Chore::Release(obj));
 }
 
 /// Empties `dict` (breaking cycles through it) and drops it, later, on a
 /// thread that holds the GIL.
 pub fn clear_and_release(dict: Py<PyDict>) {
-    match CHORES.get() {
-        Some(tx) => {
-            if let Err(e) = tx.send(Chore::ClearAndRelease(dict)) {
-                std::mem::forget(e.into_inner());
-            }
-        }
-        None => std::mem::forget(dict),
-    }
+    hand_over(Chore::ClearAndRelease(dict));
 }
 
 /// Asks for the job `seq` running on `worker` to be interrupted.
 pub fn interrupt(worker: Arc<WorkerShared>, seq: u64) {
-    if let Some(tx) = CHORES.get() {
-        let _ = tx.send(Chore::Interrupt(worker, seq));
+    hand_over(Chore::Interrupt(worker, seq));
+}
+
+/// Queues a chore for the housekeeper. Without one (the VM is going down)
+/// a Python object cannot be dropped safely without the GIL: it is leaked.
+fn hand_over(chore: Chore) {
+    let undelivered = match CHORES.get() {
+        Some(tx) => tx.send(chore).err().map(|e| e.into_inner()),
+        None => Some(chore),
+    };
+    match undelivered {
+        Some(chore @ (Chore::Release(_) | Chore::ClearAndRelease(_))) => std::mem::forget(chore),
+        Some(Chore::Interrupt(..)) | None => {}
     }
 }
 
