@@ -8,7 +8,8 @@
 %% API, LFE (only when LFE is loaded), py, and Python's `sys.version' lines.
 -spec 'get-versions'() -> [{atom(), string() | [string()]}].
 'get-versions'() ->
-    Python = py:func(builtins, str, [py:const(sys, version)], [], [{strings, charlist}]),
+    Version = py_engine:run(py_request:resolve(<<"sys.version">>), #{return => handle}),
+    Python = py_engine:run(py_request:call({builtins, str}, [Version], []), #{strings => charlist}),
     [{erlang, erlang:system_info(otp_release)},
      {emulator, erlang:system_info(version)},
      {'driver-version', erlang:system_info(driver_version)}]

@@ -1,3 +1,4 @@
+%%% @private
 %%% @doc The py application: checks the configuration, prepares the
 %%% virtualenv, starts (or finds running) the embedded interpreter, sets it
 %%% up, then starts the supervision tree of Python workers.

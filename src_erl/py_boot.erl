@@ -1,3 +1,4 @@
+%%% @private
 %%% @doc Interpreter-wide set-up at each start of the application, after
 %%% the interpreter is initialised and before the workers start: the
 %%% environment variables of the `python_env' setting (through
@@ -13,8 +14,6 @@
 
 -export([run/3]).
 
-%% Results stay in Python (flag 2: a handle) unless they are needed.
--define(HANDLE, 2).
 
 %% @doc Applies `python_env' and the venv's site (from {@link py_venv}) to
 %% the interpreter. `Front' is how many `sys.path' entries py put first.
@@ -56,14 +55,14 @@ site(Worker, #{venv := Venv}, #{version := Version, dirs := Dirs}, Front) ->
     end.
 
 sys_path_with(Worker, Version, Dirs, Front) ->
-    {ok, {Major, Minor, _}} = request(Worker, {call, 0, <<"platform.python_version_tuple">>, [], []}),
+    {ok, {Major, Minor, _}} = request(Worker, py_request:call(<<"platform.python_version_tuple">>, [], [])),
     Embedded = binary_to_list(<<Major/binary, ".", Minor/binary>>),
     case Embedded =:= Version of
         false ->
             {error, lists:flatten(io_lib:format("the virtualenv is for Python ~ts, "
                                                 "py embeds Python ~ts", [Version, Embedded]))};
         true ->
-            {ok, Before} = request(Worker, {resolve, 0, <<"sys.path">>}),
+            {ok, Before} = request(Worker, py_request:resolve(<<"sys.path">>)),
             New = [D || D <- Dirs, not lists:member(D, Before)],
             then(each(fun(D) -> call(Worker, <<"site.addsitedir">>, [D]) end, New),
                  fun() -> reorder(Worker, Before, Front) end)
@@ -71,17 +70,21 @@ sys_path_with(Worker, Version, Dirs, Front) ->
 
 %% addsitedir appends; the venv goes right after py's own entries.
 reorder(Worker, Before, Front) ->
-    {ok, After} = request(Worker, {resolve, 0, <<"sys.path">>}),
+    {ok, After} = request(Worker, py_request:resolve(<<"sys.path">>)),
     Added = [P || P <- After, not lists:member(P, Before)],
     {Head, Tail} = lists:split(min(Front, length(Before)), Before),
-    {ok, All} = request(Worker, {call, ?HANDLE, <<"builtins.slice">>, [undefined], []}),
+    {ok, All} = request(Worker, kept(py_request:call(<<"builtins.slice">>, [undefined], []))),
     call(Worker, <<"sys.path.__setitem__">>, [All, Head ++ Added ++ Tail]).
 
 call(Worker, Dotted, Args) ->
-    case request(Worker, {call, ?HANDLE, Dotted, Args, []}) of
+    case request(Worker, kept(py_request:call(Dotted, Args, []))) of
         {ok, _} -> ok;
-        {error, Why} -> {error, py_job:describe(Why)}
+        {error, Why} -> {error, py_errors:describe(Why)}
     end.
+
+%% Results stay in Python (a handle) unless they are needed.
+kept(Request) ->
+    py_request:set_flags(Request, py_request:flags(binary, handle)).
 
 request(Worker, Request) ->
     py_job:run(Worker, Request, infinity).

@@ -1,3 +1,4 @@
+%%% @private
 %%% @doc Runs the Erlang functions Python code calls with `beam.call'.
 %%%
 %%% A worker thread sends `{py_call, Slot, Module, Function, Args}' to this

@@ -11,7 +11,7 @@
 %%% @end
 -module(py_config).
 
--export([load/0, defaults/0, publish/1, get/1]).
+-export([load/0, defaults/0, publish/1, get/1, all/0]).
 
 -export_type([config/0, scheduler/0, init_item/0, error/0]).
 
@@ -79,6 +79,7 @@ renamed() ->
 defaults() ->
     maps:from_list([{Key, Default} || {Key, Default, _} <- specs()]).
 
+%% @private
 %% @doc Reads and checks the application environment of `py'.
 -spec load() -> {ok, config()} | {error, error()}.
 load() ->
@@ -203,15 +204,27 @@ init_item({M, F}) -> is_atom(M) andalso is_atom(F);
 init_item({M, F, A}) -> is_atom(M) andalso is_atom(F) andalso is_list(A);
 init_item(_) -> false.
 
+%% @private
 %% @doc Makes the configuration readable by callers without a process hop.
 -spec publish(config()) -> ok.
 publish(Config) ->
     persistent_term:put(?KEY, Config).
 
+%% @private
 %% @doc One setting as published at start (its default before start).
 -spec get(atom()) -> term().
 get(Key) ->
     case persistent_term:get(?KEY, undefined) of
         undefined -> maps:get(Key, defaults());
         Config -> maps:get(Key, Config)
+    end.
+
+%% @private
+%% @doc All the settings as published at start (the defaults before
+%% start): one read for the hot path.
+-spec all() -> config().
+all() ->
+    case persistent_term:get(?KEY, undefined) of
+        undefined -> defaults();
+        Config -> Config
     end.

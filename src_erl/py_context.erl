@@ -16,7 +16,7 @@
 -module(py_context).
 -behaviour(gen_server).
 
--export([new/0, named/1, drop/1, forget/1, with/2, current/0, start_link/0]).
+-export([new/0, named/1, drop/1, forget/1, with/2, current/0, is_context/1, start_link/0]).
 -export([init/1, handle_call/3, handle_cast/2]).
 
 -export_type([context/0]).
@@ -28,12 +28,14 @@
 -define(TABLE, py_named_contexts).
 -define(KEY, '$py_context').
 
+%% @private
 %% @doc A new context owned by the calling process.
 -spec new() -> context().
 new() ->
     Member = pick_member(),
     {?KEY, py_nif:context_new(py_pool:worker(Member), true), Member}.
 
+%% @private
 %% @doc The context named `Name', made on first use; shared by every
 %% process until {@link drop/1}.
 -spec named(term()) -> context().
@@ -43,6 +45,7 @@ named(Name) ->
         [] -> gen_server:call(?MODULE, {named, Name})
     end.
 
+%% @private
 %% @doc Closes the context named `Name' (or the given context): the
 %% objects its namespace held are released; later calls through it raise
 %% `py_context_closed'.
@@ -52,12 +55,14 @@ drop({?KEY, Ctx, _Member}) ->
 drop(Name) ->
     gen_server:call(?MODULE, {drop, Name}).
 
+%% @private
 %% @doc Forgets a context whose worker is gone: if it was a named one,
 %% the next {@link named/1} makes a new one.
 -spec forget(py_nif:context()) -> ok.
 forget(Ctx) ->
     gen_server:cast(?MODULE, {forget, Ctx}).
 
+%% @private
 %% @doc Runs `Fun' with every py call of this process going through
 %% `Context'.
 -spec with(context(), fun(() -> Result)) -> Result.
@@ -72,29 +77,39 @@ with({?KEY, _, _} = Context, Fun) ->
         end
     end.
 
+%% @private
 %% @doc The context `with/2' set for this process, if any.
 -spec current() -> context() | undefined.
 current() ->
     get(?KEY).
 
+%% @private
+%% @doc Whether a term is a context.
+-spec is_context(term()) -> boolean().
+is_context({?KEY, _, _}) -> true;
+is_context(_) -> false.
+
 %% The pool member for a new context, in turn.
 pick_member() ->
-    case py_pool:pick_target([{scheduler, round_robin}]) of
+    case py_pool:pick_target(#{scheduler => round_robin}, round_robin) of
         any -> erlang:error(py_not_started);
         Member -> Member
     end.
 
 %%% The server ---------------------------------------------------------
 
+%% @private
 -spec start_link() -> {ok, pid()} | {error, term()}.
 start_link() ->
     gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
 
+%% @private
 -spec init([]) -> {ok, #{}}.
 init([]) ->
     _ = ets:new(?TABLE, [named_table, protected, {read_concurrency, true}]),
     {ok, #{}}.
 
+%% @private
 -spec handle_call(term(), gen_server:from(), map()) -> {reply, term(), map()}.
 handle_call({named, Name}, _From, State) ->
     case ets:lookup(?TABLE, Name) of
@@ -118,6 +133,7 @@ handle_call({drop, Name}, _From, State) ->
 handle_call(_Other, _From, State) ->
     {reply, {error, unknown_call}, State}.
 
+%% @private
 -spec handle_cast(term(), map()) -> {noreply, map()}.
 handle_cast({forget, Ctx}, State) ->
     true = ets:match_delete(?TABLE, {'_', Ctx, '_'}),

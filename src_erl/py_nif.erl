@@ -1,3 +1,4 @@
+%%% @private
 %%% @doc The NIF: stubs replaced by the Rust library in `priv/py_nif.so'.
 %%% Internal to py; use the `py' module.
 %%% @end

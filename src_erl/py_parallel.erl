@@ -1,10 +1,11 @@
+%%% @private
 %%% @doc Parallel calls: one call on every worker (identical calls), and
 %%% many calls spread over the workers of one or more nodes
 %%% (scatter/gather).
 %%%
 %%% Everything runs from the calling process, without a server: each call
 %%% runs in a helper process of its own (spawned and monitored, not
-%%% linked), which goes through `py:call/2' like any call (a remote one
+%%% linked), which goes through `py_engine:call/2' like any call (a remote one
 %%% through erpc) and exits with its result as exit reason, so one 'DOWN'
 %%% message brings it back. A helper that crashes or is killed is one
 %%% failed item; the caller never crashes with it. Scatter/gather keeps at
@@ -29,24 +30,24 @@
 %% (keyed by `{Node, WorkerId}'; a node that cannot be reached is one
 %% `{{Node, undefined}, {error, Reason}}'). All at once; results ordered
 %% by key.
--spec on_all_workers(tuple(), list()) -> [{term(), result()}].
+-spec on_all_workers(py_request:request(), py_opts:opts()) -> [{term(), result()}].
 on_all_workers(Request, Opts) ->
-    CallOpts = call_opts(Opts),
+    CallOpts = py_opts:call_opts(Opts),
     {Places, Failed} =
-        case lists:keyfind(nodes, 1, Opts) of
-            false ->
-                case worker_ids() of
-                    [] -> erlang:error(py_not_started);
-                    Ids -> {[{Id, [{worker, Id}]} || Id <- Ids], []}
-                end;
-            {nodes, Spec} ->
+        case Opts of
+            #{nodes := Spec} ->
                 lists:foldr(fun({Node, {ok, Ids}}, {P, F}) ->
-                                    {[{{Node, Id}, [{worker, Id} | place(Node)]} || Id <- Ids] ++ P, F};
+                                    {[{{Node, Id}, (place(Node))#{worker => Id}} || Id <- Ids] ++ P, F};
                                ({Node, {error, Why}}, {P, F}) ->
                                     {P, [{{Node, undefined}, {error, Why}} | F]}
-                            end, {[], []}, probe(node_list(Spec)))
+                            end, {[], []}, probe(node_list(Spec)));
+            #{} ->
+                case worker_ids() of
+                    [] -> erlang:error(py_not_started);
+                    Ids -> {[{Id, #{worker => Id}} || Id <- Ids], []}
+                end
         end,
-    Running = [{spawn_item(Request, Place ++ CallOpts), Key} || {Key, Place} <- Places],
+    Running = [{spawn_item(Request, maps:merge(CallOpts, Place)), Key} || {Key, Place} <- Places],
     Done = [{Key, receive {'DOWN', MRef, process, _, Reason} -> result(Reason) end}
             || {MRef, Key} <- Running],
     lists:keysort(1, Done ++ Failed).
@@ -55,31 +56,27 @@ on_all_workers(Request, Opts) ->
 %% node's workers or those of `{nodes, Nodes | all}'; returns their results
 %% in the order of the requests. Other options are call options, for every
 %% request (a `{timeout, Ms}' is per request).
--spec scatter([tuple()], list()) -> [result()].
+-spec scatter([py_request:request()], py_opts:opts()) -> [result()].
 scatter([], _Opts) ->
     [];
 scatter(Requests, Opts) ->
-    Weights = case lists:keyfind(nodes, 1, Opts) of
-                  false ->
-                      case worker_ids() of
-                          [] -> erlang:error(py_not_started);
-                          Ids -> [{node(), length(Ids)}]
-                      end;
-                  {nodes, Spec} ->
+    Weights = case Opts of
+                  #{nodes := Spec} ->
                       Nodes = node_list(Spec),
                       case [{N, length(Ids)} || {N, {ok, Ids}} <- probe(Nodes), Ids =/= []] of
                           [] -> erlang:error({py_no_nodes, Nodes});
                           W -> W
+                      end;
+                  #{} ->
+                      case worker_ids() of
+                          [] -> erlang:error(py_not_started);
+                          Ids -> [{node(), length(Ids)}]
                       end
               end,
-    Max = case lists:keyfind(max_in_flight, 1, Opts) of
-              false -> 2 * lists:sum([C || {_, C} <- Weights]);
-              {max_in_flight, M} when is_integer(M), M > 0 -> M;
-              {max_in_flight, Bad} -> erlang:error({py_badarg, bad_max_in_flight, Bad})
-          end,
+    Max = maps:get(max_in_flight, Opts, 2 * lists:sum([C || {_, C} <- Weights])),
     Slots = queue:from_list(slots(Weights, Max)),
     Items = lists:zip(lists:seq(1, length(Requests)), Requests),
-    Results = run(Items, Slots, #{}, #{}, call_opts(Opts), none),
+    Results = run(Items, Slots, #{}, #{}, py_opts:call_opts(Opts), none),
     [maps:get(I, Results) || I <- lists:seq(1, length(Requests))].
 
 %% Sends items while there are free slots, else waits for one to finish.
@@ -88,7 +85,7 @@ run([], _Slots, InFlight, Results, _Opts, _Down) when map_size(InFlight) =:= 0 -
 run([{I, Request} | Rest] = Items, Slots, InFlight, Results, Opts, Down) ->
     case queue:out(Slots) of
         {{value, Place}, Slots1} ->
-            MRef = spawn_item(Request, Place ++ Opts),
+            MRef = spawn_item(Request, maps:merge(Opts, Place)),
             run(Rest, Slots1, InFlight#{MRef => {I, Place}}, Results, Opts, Down);
         {empty, _} when map_size(InFlight) =:= 0 ->
             %% Every slot was dropped: all the nodes went down.
@@ -126,13 +123,8 @@ interleave(Lists) ->
 
 %% The call options that send a call to `Node'. The handles of a remote
 %% result belong to the caller, not to the short-lived helper.
-place(Node) when Node =:= node() -> [];
-place(Node) -> [{node, Node}, {'$py_owner', self()}].
-
-%% The call options of every item: the rest is for this module.
-call_opts(Opts) ->
-    [O || O <- Opts, not (is_tuple(O) andalso
-                          lists:member(element(1, O), [nodes, max_in_flight, kwargs]))].
+place(Node) when Node =:= node() -> #{};
+place(Node) -> #{node => Node, owner => self()}.
 
 %% The helper's result is its exit reason, on purpose (one 'DOWN' message
 %% carries it): its fun never returns.
@@ -143,9 +135,8 @@ spawn_item(Request, Opts) ->
 
 call(Request, Opts) ->
     try
-        {ok, py:call(Request, Opts)}
+        py_engine:call(Request, Opts)
     catch
-        error:Reason -> {error, Reason};
         Class:Reason -> {error, {Class, Reason}}
     end.
 
@@ -159,16 +150,14 @@ worker_ids() ->
 
 node_list(all) ->
     py_remote:nodes();
-node_list(Nodes) when is_list(Nodes) ->
+node_list(Nodes) ->
     %% Each node once, in the given order.
     lists:reverse(lists:foldl(fun(N, Acc) ->
                                       case lists:member(N, Acc) of
                                           true -> Acc;
                                           false -> [N | Acc]
                                       end
-                              end, [], Nodes));
-node_list(Other) ->
-    erlang:error({py_badarg, bad_nodes, Other}).
+                              end, [], Nodes)).
 
 %% The worker ids of each node (this one without erpc: it need not be
 %% alive).

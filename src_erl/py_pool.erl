@@ -16,7 +16,7 @@
 -include_lib("kernel/include/logger.hrl").
 
 -export([start_link/1, register/3, unregister/1, forget/1, reserve_slots/1]).
--export([pick_target/1, destination/1, worker/1, owner/1, slot/1, thread/1, queue_len/1,
+-export([pick_target/2, destination/1, worker/1, owner/1, slot/1, slot_of/1, thread/1, queue_len/1,
          timed_out/3, workers/0, members/0, info/0, stats/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
@@ -44,6 +44,8 @@
 
 -define(KEY, {?MODULE, members}).
 -define(TIMEOUTS, 1).
+%% #{Thread => Slot}: the last two threads of each slot.
+-define(THREADS, {?MODULE, threads}).
 %% Timeouts of calls through the shared queue (no member to charge).
 -define(SHARED_TIMEOUTS, {?MODULE, shared_timeouts}).
 
@@ -64,24 +66,28 @@
 %%% Registry (called by py_worker and py_worker_sup)
 %%% ------------------------------------------------------------------
 
+%% @private
 %% @doc Starts the registry; ids above the configured worker count are
 %% free for workers added later.
 -spec start_link(py_config:config()) -> {ok, pid()} | {error, term()}.
 start_link(Config) ->
     gen_server:start_link({local, ?MODULE}, ?MODULE, Config, []).
 
+%% @private
 %% @doc Adds the worker owned by process `Owner' to the pool at `Slot'.
 %% `restarted' when the slot had a worker before.
 -spec register(slot(), pid(), py_nif:worker()) -> {ok, new | restarted}.
 register(Slot, Owner, Worker) ->
     gen_server:call(?MODULE, {register, Slot, Owner, Worker}).
 
+%% @private
 %% @doc Takes a worker out of the pool before it is stopped on purpose: no
 %% call picks it any more, and its counters are dropped.
 -spec unregister(slot()) -> ok.
 unregister(Slot) ->
     gen_server:call(?MODULE, {unregister, Slot}).
 
+%% @private
 %% @doc Takes a stopped worker out of the pool at once. Called by a caller
 %% that found it stopped, before the pool saw its owner die.
 -spec forget(py_nif:worker()) -> ok.
@@ -90,6 +96,7 @@ forget(Worker) ->
     catch exit:{noproc, _} -> ok
     end.
 
+%% @private
 %% @doc `N' fresh worker ids, for workers about to be added.
 -spec reserve_slots(non_neg_integer()) -> [slot()].
 reserve_slots(N) ->
@@ -99,15 +106,22 @@ reserve_slots(N) ->
 %%% The hot path (called by callers; no process hop)
 %%% ------------------------------------------------------------------
 
+%% @private
 %% @doc Where the next call goes: a pool member (worker, owner and
 %% counters), or `any' for the shared queue, chosen by the call's
 %% `scheduler' or `key' option or the configured scheduler (see
 %% {@link py_sched}); {@link destination/1} gives what the NIF takes.
--spec pick_target(list()) -> target().
-pick_target(Opts) ->
+-spec pick_target(py_opts:opts(), py_config:scheduler()) -> target().
+pick_target(Opts, shared) when map_size(Opts) =:= 0 ->
+    %% The default: the shared queue, once py is known to run.
+    case persistent_term:get(?KEY, undefined) of
+        {Members, _} when tuple_size(Members) > 0 -> any;
+        _ -> erlang:error(py_not_started)
+    end;
+pick_target(Opts, Default) ->
     case persistent_term:get(?KEY, undefined) of
         {Members, Counter} when tuple_size(Members) > 0 ->
-            case py_sched:pick(Members, Counter, Opts) of
+            case py_sched:pick(Members, Counter, Opts, Default) of
                 any -> any;
                 I -> element(I, Members)
             end;
@@ -115,15 +129,18 @@ pick_target(Opts) ->
             erlang:error(py_not_started)
     end.
 
+%% @private
 %% @doc What `py_nif:submit/4' takes for a target.
 -spec destination(target()) -> py_nif:target().
 destination(any) -> any;
 destination({Worker, _, _, _}) -> Worker.
 
+%% @private
 %% @doc The NIF worker of a member.
 -spec worker(member()) -> py_nif:worker().
 worker({Worker, _, _, _}) -> Worker.
 
+%% @private
 %% @doc The `py_worker' process of a member: it lives as long as the
 %% worker thread serves calls.
 -spec owner(member()) -> pid().
@@ -133,16 +150,26 @@ owner({_, Owner, _, _}) -> Owner.
 -spec slot(member()) -> slot().
 slot({_, _, Slot, _}) -> Slot.
 
+%% @private
 %% @doc The NIF's id of a member's worker thread (as in
 %% `{py_worker_down, Id}').
 -spec thread(member()) -> pos_integer().
 thread({Worker, _, _, _}) -> maps:get(id, py_nif:worker_info(Worker)).
+
+%% @private
+%% @doc The worker id (slot) of a NIF worker thread id: the current
+%% thread of a slot or the one before it (a late reply of a worker that
+%% died). `undefined' for a thread py does not know (any more).
+-spec slot_of(pos_integer()) -> slot() | undefined.
+slot_of(Thread) ->
+    maps:get(Thread, persistent_term:get(?THREADS, #{}), undefined).
 
 %% @doc How many jobs wait in a member's queue (not counting the one it
 %% runs). Cheap: for schedulers.
 -spec queue_len(member()) -> non_neg_integer().
 queue_len({Worker, _, _, _}) -> py_nif:queue_len(Worker).
 
+%% @private
 %% @doc Records that a caller gave up after `Timeout' ms and cancelled its
 %% job. `Where' is what `py_nif:job_where/1' said just before the cancel:
 %% when the job was running, the worker running it is asked to check later
@@ -174,11 +201,13 @@ count_timeout({_, _Owner, Slot, Counters}, Timeout) ->
               #{py => call_timeout, py_worker => Slot}),
     counters:add(Counters, ?TIMEOUTS, 1).
 
+%% @private
 %% @doc The workers now in the pool.
 -spec workers() -> [py_nif:worker()].
 workers() ->
     [worker(M) || M <- members()].
 
+%% @private
 %% @doc The members now in the pool, by id.
 -spec members() -> [member()].
 members() ->
@@ -187,6 +216,7 @@ members() ->
         undefined -> []
     end.
 
+%% @private
 %% @doc State and counters of every worker in the pool, by id.
 -spec info() -> [worker_info()].
 info() ->
@@ -224,6 +254,7 @@ entry_info(#entry{slot = Slot, owner = Owner, worker = Worker, counters = Counte
 %%% gen_server
 %%% ------------------------------------------------------------------
 
+%% @private
 -spec init(py_config:config()) -> {ok, map()}.
 init(#{workers := Count}) ->
     %% terminate/2 must run at shutdown: it unpublishes the pool, so that
@@ -235,6 +266,7 @@ init(#{workers := Count}) ->
     publish(State),
     {ok, State}.
 
+%% @private
 -spec handle_call(term(), gen_server:from(), map()) -> {reply, term(), map()}.
 handle_call({register, Slot, Owner, Worker}, _From, State) ->
     #{entries := Entries0, slots := Slots0} = State,
@@ -254,6 +286,7 @@ handle_call({register, Slot, Owner, Worker}, _From, State) ->
                  slots := Slots#{Slot => SlotRec},
                  next_slot := max(maps:get(next_slot, State), Slot + 1)},
     publish(New),
+    remember_thread(Slot, Worker),
     {reply, {ok, Kind}, New};
 handle_call({unregister, Slot}, _From, State = #{entries := Entries, slots := Slots}) ->
     New = State#{entries := retire(lists:keyfind(Slot, #entry.slot, Entries), Entries),
@@ -282,10 +315,12 @@ handle_call(info, _From, State = #{entries := Entries, slots := Slots}) ->
 handle_call(_Other, _From, State) ->
     {reply, {error, unknown_call}, State}.
 
+%% @private
 -spec handle_cast(term(), map()) -> {noreply, map()}.
 handle_cast(_Msg, State) ->
     {noreply, State}.
 
+%% @private
 -spec handle_info(term(), map()) -> {noreply, map()}.
 handle_info({'DOWN', MRef, process, _Pid, _Reason}, State = #{entries := Entries}) ->
     case lists:keyfind(MRef, #entry.mref, Entries) of
@@ -300,6 +335,7 @@ handle_info({'DOWN', MRef, process, _Pid, _Reason}, State = #{entries := Entries
 handle_info(_Other, State) ->
     {noreply, State}.
 
+%% @private
 -spec terminate(term(), map()) -> ok.
 terminate(_Reason, _State) ->
     _ = persistent_term:erase(?KEY),
@@ -322,6 +358,13 @@ add_totals(#entry{slot = Slot, worker = Worker}, Slots) ->
         #{} ->
             Slots
     end.
+
+remember_thread(Slot, Worker) ->
+    Thread = maps:get(id, py_nif:worker_info(Worker)),
+    Threads = persistent_term:get(?THREADS, #{}),
+    Before = lists:reverse(lists:sort([T || {T, S} <- maps:to_list(Threads), S =:= Slot])),
+    Kept = maps:without(lists:sublist(Before, 2, length(Before)), Threads),
+    persistent_term:put(?THREADS, Kept#{Thread => Slot}).
 
 publish(#{counter := Counter, entries := Entries}) ->
     Members = [{W, Owner, Slot, C} || #entry{worker = W, owner = Owner, slot = Slot, counters = C}

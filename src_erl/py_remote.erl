@@ -2,7 +2,8 @@
 %%% live there, and peer nodes started from here.
 %%%
 %%% Distributed Erlang is the transport: a call to another node is
-%%% `erpc:call(Node, py_remote, serve, ...)', which runs `py:call/2' there.
+%%% `erpc:call(Node, py_engine, serve, ...)', which runs the request there
+%%% through the engine.
 %%% There is no wire protocol of py's own.
 %%%
 %%% NIF resources (the references inside handles) do not survive
@@ -24,11 +25,11 @@
 
 -include_lib("kernel/include/logger.hrl").
 
-%% Caller side (in py:call/2 and the parallel calls)
--export([route/2, call/3, release/1, nodes/0, start_node/2, stop_node/1]).
+%% Caller side (py_engine, the facade)
+-export([call/3, release/1, nodes/0, start_node/2, stop_node/1]).
 -compile({no_auto_import, [nodes/0]}).
-%% Serving side (called over erpc)
--export([serve/3, drop/1, handles/0]).
+%% Serving side (py_engine:serve/3, erpc)
+-export([unwrap/1, lend/2, drop/1, handles/0]).
 -export([start_link/0, init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -export_type([remote_handle/0, node_opts/0]).
@@ -56,167 +57,64 @@
 -define(OWNED, py_remote_owned).
 %% {Owner, MRef}: the owners watched.
 -define(OWNERS, py_remote_owners).
-%% An internal call option: the process that owns the handles of a remote
-%% result, when it is not the caller (helpers of py_parallel).
--define(OWNER_OPT, '$py_owner').
 %% Extra time the caller gives a remote call over its own timeout, so that
 %% the serving node's `py_timeout' (which interrupts the Python call)
 %% comes back before erpc gives up.
 -define(MARGIN, 2000).
 
 %%% ------------------------------------------------------------------
-%%% Routing (the hot path of every call: keep it cheap)
-%%% ------------------------------------------------------------------
-
-%% @doc Where a request runs: `local', or the node of the remote handles
-%% in its object, callable or top-level arguments, or the node of the
-%% `{node, Node}' option. Handles of two nodes: `{py_badarg, mixed_nodes,
-%% Nodes}'. Handles nested deeper are not looked at here (they work when
-%% the call goes to their node anyway).
--spec route(tuple(), list()) -> local | node().
-route(Request, []) ->
-    handle_node(Request);
-route(Request, Opts) ->
-    case lists:keyfind(node, 1, Opts) of
-        false -> handle_node(Request);
-        {node, Node} -> Node
-    end.
-
-handle_node({call, _, Target, Args, Kwargs}) ->
-    kwargs_node(Kwargs, args_node(Args, target_node(Target, local)));
-handle_node({getattr, _, Target, _}) ->
-    target_node(Target, local);
-handle_node({value, _, Term}) ->
-    node_of(Term, local);
-handle_node({_Code, _, _, Vars}) when is_map(Vars) ->
-    maps:fold(fun(_, V, Acc) -> node_of(V, Acc) end, local, Vars);
-handle_node(_) ->
-    local.
-
-%% A method's object, or the callable itself.
-target_node({Object, _Name}, Acc) -> node_of(Object, Acc);
-target_node(Target, Acc) -> node_of(Target, Acc).
-
-args_node([Arg | Args], Acc) -> args_node(Args, node_of(Arg, Acc));
-args_node(_, Acc) -> Acc.
-
-kwargs_node([{_, V} | Rest], Acc) -> kwargs_node(Rest, node_of(V, Acc));
-kwargs_node([_ | Rest], Acc) -> kwargs_node(Rest, Acc);
-kwargs_node(Map, Acc) when is_map(Map) -> maps:fold(fun(_, V, A) -> node_of(V, A) end, Acc, Map);
-kwargs_node(_, Acc) -> Acc.
-
-node_of({'$py', _, {'$py_remote', Node, _}}, local) -> Node;
-node_of({'$py', _, {'$py_remote', Node, _}}, Node) -> Node;
-node_of({'$py', _, {'$py_remote', Node, _}}, Other) ->
-    erlang:error({py_badarg, mixed_nodes, [Other, Node]});
-node_of(_, Acc) -> Acc.
-
-%%% ------------------------------------------------------------------
 %%% Calling another node
 %%% ------------------------------------------------------------------
 
-%% @doc Runs a request on `Node' (through erpc) and returns its result or
-%% raises its error, as `py:call/2' does. A lost connection raises
-%% `{py_nodedown, Node}' at once; a node without py raises
-%% `{py_not_on_node, Node}'. On this node itself, the remote handles of
-%% this node in the request are swapped back and the call runs here.
--spec call(node(), tuple(), list()) -> term().
-call(Node, Request, Opts) when Node =:= node() ->
-    py:call(unwrap(Request), strip(Opts));
-call(Node, Request, Opts) when is_atom(Node) ->
-    check_request(Node, Request),
-    case lists:keymember(context, 1, Opts) orelse py_context:current() =/= undefined of
+%% @private
+%% @doc Runs a request on another node `Node' (through erpc, with
+%% `py_engine:serve/3' there): `{ok, Value}' or `{error, Reason}'. A lost
+%% connection is `{py_nodedown, Node}' at once; a node without py is
+%% `{py_not_on_node, Node}'. The request must not carry handles of this
+%% node (their objects cannot travel) nor of a third node.
+-spec call(node(), py_request:request(), py_opts:opts()) -> {ok, term()} | {error, term()}.
+call(Node, Request, Opts) ->
+    ok = py_request:fold_handles(fun(H, ok) -> check_handle(Node, H) end, ok, Request),
+    case is_map_key(context, Opts) orelse py_context:current() =/= undefined of
         true -> erlang:error({py_badarg, context_on_other_node, Node});
         false -> ok
     end,
-    Timeout = case lists:keyfind(timeout, 1, Opts) of
-                  {timeout, T} -> T;
-                  false -> py_config:get(call_timeout)
+    Timeout = case Opts of
+                  #{timeout := T} -> T;
+                  #{} -> py_config:get(call_timeout)
               end,
-    Owner = case lists:keyfind(?OWNER_OPT, 1, Opts) of
-                {?OWNER_OPT, Pid} -> Pid;
-                false -> self()
-            end,
+    Owner = maps:get(owner, Opts, self()),
     %% The serving node uses this node's timeout, not its own default.
-    RemoteOpts = [{timeout, Timeout} | lists:keydelete(timeout, 1, strip(Opts))],
+    RemoteOpts = maps:without([node, owner], Opts#{timeout => Timeout}),
     ErpcTimeout = case Timeout of
                       infinity -> infinity;
-                      _ when is_integer(Timeout), Timeout >= 0 -> Timeout + ?MARGIN;
-                      _ -> erlang:error({py_badarg, bad_timeout, Timeout})
+                      _ -> Timeout + ?MARGIN
                   end,
-    try erpc:call(Node, ?MODULE, serve, [Owner, Request, RemoteOpts], ErpcTimeout) of
-        {ok, Value} -> Value;
-        {error, Reason} -> erlang:error(Reason)
+    try
+        erpc:call(Node, py_engine, serve, [Owner, Request, RemoteOpts], ErpcTimeout)
     catch
-        error:{erpc, noconnection} ->
-            erlang:error({py_nodedown, Node});
-        error:{erpc, timeout} ->
-            erlang:error({py_timeout, Timeout});
-        error:{exception, undef, [{?MODULE, serve, _, _} | _]} ->
-            erlang:error({py_not_on_node, Node});
-        error:{exception, Reason, _Stack} ->
-            erlang:error(Reason)
-    end;
-call(Node, _Request, _Opts) ->
-    erlang:error({py_badarg, bad_node, Node}).
-
-%% Options that only mean something on the calling node.
-strip(Opts) ->
-    [O || O <- Opts, not is_tuple(O) orelse
-                         (element(1, O) =/= node andalso element(1, O) =/= ?OWNER_OPT)].
-
-%% A request going to `Node' must not carry this node's handles (their
-%% objects cannot travel) nor another node's (one call, one node).
-check_request(Node, {call, _, Target, Args, Kwargs}) ->
-    check_target(Node, Target),
-    _ = is_list(Args) andalso lists:foreach(fun(A) -> check_arg(Node, A) end, Args),
-    check_kwargs(Node, Kwargs);
-check_request(Node, {getattr, _, Target, _}) ->
-    check_target(Node, Target);
-check_request(Node, {value, _, Term}) ->
-    check_arg(Node, Term);
-check_request(Node, {_Code, _, _, Vars}) when is_map(Vars) ->
-    maps:foreach(fun(_, V) -> check_arg(Node, V) end, Vars);
-check_request(_Node, _Request) ->
-    ok.
-
-check_target(Node, {Object, _Name}) -> check_arg(Node, Object);
-check_target(Node, Target) -> check_arg(Node, Target).
-
-check_kwargs(Node, Kwargs) when is_list(Kwargs) ->
-    lists:foreach(fun({_, V}) -> check_arg(Node, V); (_) -> ok end, Kwargs);
-check_kwargs(Node, Kwargs) when is_map(Kwargs) ->
-    maps:foreach(fun(_, V) -> check_arg(Node, V) end, Kwargs);
-check_kwargs(_Node, _Kwargs) ->
-    ok.
-
-check_arg(Node, {'$py', _, {'$py_remote', Node, _}}) ->
-    ok;
-check_arg(Node, {'$py', _, {'$py_remote', Other, _}}) ->
-    erlang:error({py_badarg, mixed_nodes, [Node, Other]});
-check_arg(_Node, {'$py', Type, Ref} = Handle) when is_binary(Type), is_reference(Ref) ->
-    erlang:error({py_badarg, handle_not_on_node, Handle});
-check_arg(_Node, _) ->
-    ok.
-
-%%% ------------------------------------------------------------------
-%%% Serving a call from another node
-%%% ------------------------------------------------------------------
-
-%% @doc Runs a request from another node's process `Owner' here: the
-%% remote handles of this node in it become the real handles again, and
-%% the handles of the result (or error) are lent to `Owner'. Never raises.
--spec serve(pid(), tuple(), list()) -> {ok, term()} | {error, term()}.
-serve(Owner, Request, Opts) ->
-    try py:call(unwrap(Request), Opts) of
-        Value -> {ok, lend(Value, Owner)}
-    catch
-        error:Reason -> {error, lend(Reason, Owner)};
-        Class:Reason -> {error, {Class, Reason}}
+        error:{erpc, noconnection} -> {error, {py_nodedown, Node}};
+        error:{erpc, timeout} -> {error, {py_timeout, Timeout}};
+        error:{exception, undef, [{py_engine, serve, _, _} | _]} -> {error, {py_not_on_node, Node}};
+        error:{exception, Reason, _Stack} -> {error, Reason}
     end.
 
-%% This node's remote handles, anywhere in the term, back to the real
-%% handles. Remote handles of other nodes cannot be used here.
+check_handle(Node, Handle) ->
+    case py_request:handle_kind(Handle) of
+        {remote, Node, _} -> ok;
+        {remote, Other, _} -> erlang:error({py_badarg, mixed_nodes, [Node, Other]});
+        local -> erlang:error({py_badarg, handle_not_on_node, Handle});
+        forged -> ok
+    end.
+
+%%% ------------------------------------------------------------------
+%%% Serving a call from another node (see py_engine:serve/3)
+%%% ------------------------------------------------------------------
+
+%% @private
+%% @doc This node's remote handles, anywhere in the term, back to the
+%% real handles. Remote handles of other nodes cannot be used here.
+-spec unwrap(term()) -> term().
 unwrap(Term) ->
     {Unwrapped, _} = walk(fun unwrap_one/2, Term, none),
     Unwrapped.
@@ -231,7 +129,9 @@ unwrap_one({'$py', _, {'$py_remote', Node, _}}, _Acc) ->
 unwrap_one(Other, Acc) ->
     {continue, Other, Acc}.
 
-%% Every handle in the term becomes a remote handle owned by `Owner'.
+%% @private
+%% @doc Every handle in the term becomes a remote handle owned by `Owner'.
+-spec lend(term(), pid()) -> term().
 lend(Term, Owner) ->
     case walk(fun lend_one/2, Term, []) of
         {Lent, []} ->
@@ -281,6 +181,7 @@ walk_list(Fun, Tail, Acc, Out) ->
     {Tail1, Acc1} = walk(Fun, Tail, Acc),
     {lists:reverse(Out, Tail1), Acc1}.
 
+%% @private
 %% @doc Releases the handle with this id (lent by this node); `ok' when
 %% it was released already.
 -spec drop(reference()) -> ok.
@@ -290,6 +191,7 @@ drop(Id) ->
         [] -> ok
     end.
 
+%% @private
 %% @doc How many handles this node lends to processes of other nodes.
 -spec handles() -> non_neg_integer().
 handles() ->
@@ -308,6 +210,7 @@ watch(Owner) ->
 %%% Handles, nodes, peers (caller side)
 %%% ------------------------------------------------------------------
 
+%% @private
 %% @doc Releases a handle now. A remote handle's object is dropped on its
 %% node (later use raises `{py_badarg, released_handle, H}'); a handle of
 %% a node that is down is released already. A local handle is released by
@@ -326,6 +229,7 @@ release({'$py', Type, Ref}) when is_binary(Type), is_reference(Ref) ->
 release(Other) ->
     erlang:error({py_badarg, not_a_handle, Other}).
 
+%% @private
 %% @doc The nodes that serve Python (this one included when py runs
 %% here), as the `pg' group of py nodes says. Without py here, the
 %% connected nodes are asked.
@@ -340,6 +244,7 @@ nodes() ->
             lists:usort([node(P) || P <- pg:get_members(?SCOPE, ?GROUP)])
     end.
 
+%% @private
 %% @doc Starts a peer node `Name@ThisHost' with OTP's `peer', sets up and
 %% starts py there (with this node's py settings, see {@link node_opts()})
 %% and returns once the node serves Python. The node is owned by this
@@ -451,6 +356,7 @@ wait_listed(Node, Tries) ->
         false -> timer:sleep(20), wait_listed(Node, Tries - 1)
     end.
 
+%% @private
 %% @doc Stops a node {@link start_node/2} started: it halts at once (calls
 %% running there fail with `{py_nodedown, Node}' in their callers).
 -spec stop_node(node()) -> ok | {error, {not_a_peer, node()}}.
@@ -467,11 +373,13 @@ stop_node(Node) ->
 %%% gen_server
 %%% ------------------------------------------------------------------
 
+%% @private
 %% @doc Started by `py_sup'.
 -spec start_link() -> {ok, pid()} | {error, term()}.
 start_link() ->
     gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
 
+%% @private
 -spec init([]) -> {ok, #{peers := #{node() => pid()}}}.
 init([]) ->
     %% terminate/2 stops the peers this node started.
@@ -483,6 +391,7 @@ init([]) ->
     ok = pg:join(?SCOPE, ?GROUP, self()),
     {ok, #{peers => #{}}}.
 
+%% @private
 -spec handle_call(term(), gen_server:from(), map()) -> {reply, term(), map()}.
 handle_call({watch, Owner}, _From, State) ->
     case ets:member(?OWNERS, Owner) of
@@ -504,10 +413,12 @@ handle_call({forget, Node}, _From, State = #{peers := Peers}) ->
 handle_call(_Other, _From, State) ->
     {reply, {error, unknown_call}, State}.
 
+%% @private
 -spec handle_cast(term(), map()) -> {noreply, map()}.
 handle_cast(_Msg, State) ->
     {noreply, State}.
 
+%% @private
 -spec handle_info(term(), map()) -> {noreply, map()}.
 handle_info({'DOWN', _MRef, process, Owner, _Reason}, State) ->
     %% Not watched first, then its handles: see lend/2.
@@ -522,6 +433,7 @@ handle_info({'EXIT', Peer, Reason}, State = #{peers := Peers}) ->
 handle_info(_Other, State) ->
     {noreply, State}.
 
+%% @private
 -spec terminate(term(), map()) -> ok.
 terminate(_Reason, #{peers := Peers}) ->
     _ = [catch peer:stop(P) || P <- maps:values(Peers)],

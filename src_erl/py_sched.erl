@@ -12,7 +12,8 @@
 %%% <li>`random': a uniformly random worker.</li>
 %%% <li>`least_loaded': the worker with the shortest queue; ties go round
 %%%     robin.</li>
-%%% <li>`keyed': the worker the call's `{key, Term}' hashes to, so calls
+%%% <li>`keyed' (also chosen by a `{key, Term}' option without a
+%%%     `{scheduler, S}' one): the worker the call's `{key, Term}' hashes to, so calls
 %%%     with the same key run on the same worker and see the same Python
 %%%     globals. Without a key, the calling process is the key. A key maps to
 %%%     the same worker as long as the set of workers does not change (a
@@ -24,7 +25,8 @@
 %%% <li>`{Module, Function}': a custom scheduler, called as
 %%%     `Module:Function(Members, Opts)' with the tuple of pool members
 %%%     (opaque; {@link py_pool:queue_len/1} and {@link py_pool:slot/1} tell
-%%%     about one) and the call's options; it returns the position (1-based)
+%%%     about one) and the call's options as a proplist (a `{key, Term}'
+%%%     option carries data of its own to it); it returns the position (1-based)
 %%%     of the member to use. It runs in the caller, so it must be quick.</li>
 %%% </ul>
 %%%
@@ -33,30 +35,21 @@
 %%% @end
 -module(py_sched).
 
--export([pick/3]).
+-export([pick/4]).
 
+%% @private
 %% @doc The position in `Members' (non-empty) of the member for a call
-%% with options `Opts', or `any' for the shared queue. `Counter' is the
-%% pool's round-robin counter.
--spec pick(tuple(), atomics:atomics_ref(), list()) -> pos_integer() | any.
-pick(Members, Counter, []) ->
-    by(py_config:get(scheduler), Members, Counter, []);
-pick(Members, Counter, Opts) ->
-    case lists:keyfind(worker, 1, Opts) of
-        {worker, Id} -> pinned(Members, Id, 1);
-        false -> by_options(Members, Counter, Opts)
+%% with (parsed) options `Opts', or `any' for the shared queue. `Counter'
+%% is the pool's round-robin counter, `Default' the `scheduler' setting.
+-spec pick(tuple(), atomics:atomics_ref(), py_opts:opts(), py_config:scheduler()) ->
+          pos_integer() | any.
+pick(Members, Counter, Opts, Default) ->
+    case Opts of
+        #{worker := Id} -> pinned(Members, Id, 1);
+        #{scheduler := S} -> by(S, Members, Counter, Opts);
+        #{key := _} -> by(keyed, Members, Counter, Opts);
+        #{} -> by(Default, Members, Counter, Opts)
     end.
-
-by_options(Members, Counter, Opts) ->
-    Scheduler = case lists:keyfind(key, 1, Opts) of
-                    {key, _} -> keyed;
-                    false ->
-                        case lists:keyfind(scheduler, 1, Opts) of
-                            {scheduler, S} -> S;
-                            false -> py_config:get(scheduler)
-                        end
-                end,
-    by(Scheduler, Members, Counter, Opts).
 
 by(shared, _Members, _Counter, _Opts) ->
     any;
@@ -69,7 +62,7 @@ by(least_loaded, Members, Counter, _Opts) ->
 by(keyed, Members, _Counter, Opts) ->
     keyed(Members, Opts);
 by({M, F}, Members, _Counter, Opts) when is_atom(M), is_atom(F) ->
-    case M:F(Members, Opts) of
+    case M:F(Members, py_opts:to_list(Opts)) of
         I when is_integer(I), I >= 1, I =< tuple_size(Members) -> I;
         Other -> erlang:error({py_bad_scheduler, {M, F}, Other})
     end;
@@ -113,8 +106,8 @@ pinned(Members, Id, I) ->
 
 %% The worker the call's key (or else the calling process) hashes to.
 keyed(Members, Opts) ->
-    Key = case lists:keyfind(key, 1, Opts) of
-              {key, K} -> K;
-              false -> self()
+    Key = case Opts of
+              #{key := K} -> K;
+              #{} -> self()
           end,
     1 + erlang:phash2(Key, tuple_size(Members)).

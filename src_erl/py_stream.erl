@@ -1,3 +1,4 @@
+%%% @private
 %%% @doc Lazy iteration: consume any Python iterable from Erlang without
 %%% materialising it.
 %%%
@@ -23,19 +24,19 @@
 -define(BATCH, 100).
 
 %% @doc The next item of an iterator: `{ok, Item}' or `done'.
--spec next(py:handle()) -> {ok, term()} | done.
+-spec next(term()) -> {ok, term()} | done.
 next(Iterator) ->
-    py:func(beam, '_next', [Iterator]).
+    py_engine:run(py_request:call({beam, '_next'}, [Iterator], []), #{}).
 
 %% @doc Folds `Fun(Item, Acc)' over the items of `Iterable', pulling them
 %% in batches.
 -spec fold(fun((term(), Acc) -> Acc), Acc, term()) -> Acc.
 fold(Fun, Acc, Iterable) ->
-    Stream = py:func(beam, '_stream', [Iterable], [], [{return, handle}]),
+    Stream = py_engine:run(py_request:call({beam, '_stream'}, [Iterable], []), #{return => handle}),
     fold_batches(Fun, Acc, Stream).
 
 fold_batches(Fun, Acc, Stream) ->
-    {Items, Done} = py:method(Stream, take, [?BATCH]),
+    {Items, Done} = py_engine:run(py_request:call({Stream, take}, [?BATCH], []), #{}),
     Acc1 = lists:foldl(Fun, Acc, Items),
     case Done of
         true -> Acc1;
@@ -43,24 +44,22 @@ fold_batches(Fun, Acc, Stream) ->
     end.
 
 %% @doc Streams the items of `Module.Function(*Args)' (any iterable) to the
-%% calling process. `Opts': `{window, N}' (default 100), `{kwargs, KW}',
-%% and the call options of `py' (e.g. `{context, C}').
--spec start(py:name(), py:name(), py:args(), list()) -> stream().
+%% calling process. `Opts' (parsed): `window' (default 100), `kwargs',
+%% and the call options (e.g. `context').
+-spec start(term(), term(), term(), py_opts:opts()) -> stream().
 start(Module, Function, Args, Opts) ->
-    Window = proplists:get_value(window, Opts, 100),
-    (is_integer(Window) andalso Window > 0)
-        orelse erlang:error({py_badarg, bad_window, Window}),
-    Kwargs = proplists:get_value(kwargs, Opts, []),
-    CallOpts = [O || O <- Opts, not is_tuple(O) orelse
-                                     not lists:member(element(1, O), [window, kwargs])],
+    Window = maps:get(window, Opts, 100),
+    Kwargs = maps:get(kwargs, Opts, []),
+    CallOpts = py_opts:call_opts(Opts),
     Consumer = self(),
     Ref = make_ref(),
     Pid = spawn(fun() ->
                         MRef = erlang:monitor(process, Consumer),
                         Stream = try
-                                     Iterable = py:func(Module, Function, Args, Kwargs,
-                                                        [{return, handle} | CallOpts]),
-                                     py:func(beam, '_stream', [Iterable], [], [{return, handle} | CallOpts])
+                                     Iterable = py_engine:run(py_request:call({Module, Function}, Args, Kwargs),
+                                                              CallOpts#{return => handle}),
+                                     py_engine:run(py_request:call({beam, '_stream'}, [Iterable], []),
+                                                   CallOpts#{return => handle})
                                  catch error:Reason ->
                                          Consumer ! {py_stream, {py_stream, self(), Ref}, {error, Reason}},
                                          exit(normal)
@@ -119,7 +118,7 @@ produce(S) ->
     produce(wait(S)).
 
 take(#{stream := Stream, opts := Opts}, N) ->
-    try py:method(Stream, take, [N], [], Opts) of
+    try py_engine:run(py_request:call({Stream, take}, [N], []), Opts) of
         {Items, Done} -> {ok, Items, Done}
     catch error:Reason -> {error, Reason}
     end.
@@ -152,5 +151,5 @@ finish(#{consumer := Consumer, ref := Ref}, Last) ->
 %% The consumer left or closed the stream: close the Python iterator.
 -spec stop(map()) -> no_return().
 stop(#{stream := Stream, opts := Opts}) ->
-    _ = (catch py:method(Stream, close, [], [], Opts)),
+    _ = py_engine:call(py_request:call({Stream, close}, [], []), Opts),
     exit(normal).

@@ -1,3 +1,4 @@
+%%% @private
 %%% @doc Top supervisor: the services Python code uses (`py_callback' runs
 %%% the Erlang functions Python calls, `py_context' keeps the named
 %%% contexts), the Python nodes (`py_pg', `py_remote'), the worker pool

@@ -1,3 +1,4 @@
+%%% @private
 %%% @doc The virtualenv of the `venv' setting: created when missing, with
 %%% the `requirements' installed into it by its own pip, one `pip install'
 %%% (and one log line) per requirement that is not yet satisfied.

@@ -1,3 +1,4 @@
+%%% @private
 %%% @doc One Python worker: the Erlang process that owns a worker thread of
 %%% the NIF. The thread runs the Python code; this process gives it a place
 %%% in the supervision tree, runs the `init' code on it, registers it with
@@ -88,18 +89,21 @@ run_init(_Worker, []) ->
 run_init(Worker, [Item | Rest]) ->
     case py_job:run(Worker, init_request(Item), py_config:get(call_timeout)) of
         {ok, _} -> run_init(Worker, Rest);
-        {error, Why} -> {error, {bad_config, init, Item, py_job:describe(Why)}}
+        {error, Why} -> {error, {bad_config, init, Item, py_errors:describe(Why)}}
     end.
 
-%% Results stay in Python (flag 2: a handle): they are not used.
-init_request(Module) when is_atom(Module) ->
-    {exec, 2, <<"import ", (atom_to_binary(Module))/binary>>, #{}};
-init_request({exec, Code}) ->
-    {exec, 2, Code, #{}};
-init_request({Module, Function}) ->
-    {call, 2, {Module, Function}, [], []};
-init_request({Module, Function, Args}) ->
-    {call, 2, {Module, Function}, Args, []}.
+%% Results stay in Python (a handle): they are not used.
+init_request(Item) ->
+    py_request:set_flags(init_call(Item), py_request:flags(binary, handle)).
+
+init_call(Module) when is_atom(Module) ->
+    py_request:exec(<<"import ", (atom_to_binary(Module))/binary>>, #{});
+init_call({exec, Code}) ->
+    py_request:exec(Code, #{});
+init_call({Module, Function}) ->
+    py_request:call({Module, Function}, [], []);
+init_call({Module, Function, Args}) ->
+    py_request:call({Module, Function}, Args, []).
 
 -spec handle_call(term(), gen_server:from(), map()) -> {reply, term(), map()}.
 handle_call(_Other, _From, State) ->

@@ -1,3 +1,4 @@
+%%% @private
 %%% @doc Supervises the Python workers, one child per worker thread, and
 %%% adds and removes workers at run time.
 %%%

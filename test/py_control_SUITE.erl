@@ -267,7 +267,8 @@ python_env_and_init_code(_Config) ->
 %%% Supervision ---------------------------------------------------------
 
 %% Runs `Call' in a new process, kills the worker that runs it, and checks
-%% that the caller gets `{py_worker_down, Thread}' (not a hang).
+%% that the caller gets `{py_worker_down, Id}' (not a hang), with the id
+%% that py:workers() lists.
 kill_the_busy_worker(Call) ->
     Self = self(),
     Caller = spawn_link(fun() ->
@@ -278,7 +279,7 @@ kill_the_busy_worker(Call) ->
     [#{id := Id, pid := Pid, thread := Thread}] = [W || W = #{state := busy} <- py:workers()],
     exit(Pid, kill),
     receive
-        {Caller, Result} -> ?assertEqual({error, {py_worker_down, Thread}}, Result)
+        {Caller, Result} -> ?assertEqual({error, {py_worker_down, Id}}, Result)
     after 10000 ->
         ct:fail(caller_hangs)
     end,
@@ -526,15 +527,20 @@ custom_scheduler(_Config) ->
     ok = py:restart(),
     ?assertEqual(#{1 => 0, 2 => 0, 3 => 0, 4 => 5},
                  calls_during(fun() -> [3 = py:func(operator, add, [1, 2]) || _ <- lists:seq(1, 5)] end)),
-    %% A scheduler that returns nonsense is an error in the caller.
+    %% A scheduler that returns nonsense is an error in the caller. Its
+    %% own data comes in the `key' option (with `scheduler' given, a key
+    %% does not choose the keyed scheduler).
     {py_bad_scheduler, {?MODULE, always_last}, 0} =
         error_of(fun() -> py:func(operator, add, [1, 2], [], [{scheduler, {?MODULE, always_last}},
-                                                            {last, 0}])
+                                                            {key, {last, 0}}])
                  end).
 
-%% Picks the last worker (or the position in the call's `last' option).
+%% Picks the last worker (or the position in the call's `{key, {last, N}}').
 always_last(Members, Opts) ->
-    proplists:get_value(last, Opts, tuple_size(Members)).
+    case proplists:get_value(key, Opts) of
+        {last, N} -> N;
+        _ -> tuple_size(Members)
+    end.
 
 shared_queue_default(_Config) ->
     ?assertEqual(shared, py_config:get(scheduler)),

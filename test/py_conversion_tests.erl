@@ -1,4 +1,5 @@
-%%% @doc The term conversion table of DESIGN.md, row by row, both ways.
+%%% @doc The term conversion table of the README ("Term conversion"), row
+%%% by row, both ways.
 -module(py_conversion_tests).
 
 -include_lib("eunit/include/eunit.hrl").

@@ -254,9 +254,9 @@ restart_keeps_interpreter(_Config) ->
                              [{timeout, 60000}])).
 
 bad_timeout_option(_Config) ->
-    {py_badarg, bad_timeout, -1} =
+    {py_badarg, bad_option, {timeout, -1}} =
         error_of(fun() -> py:func(operator, add, [1, 2], [], [{timeout, -1}]) end),
-    {py_badarg, bad_timeout, soon} =
+    {py_badarg, bad_option, {timeout, soon}} =
         error_of(fun() -> py:func(operator, add, [1, 2], [], [{timeout, soon}]) end),
     %% Refused before submission: no reply comes later.
     receive Stale -> ct:fail({stale_message, Stale}) after 200 -> ok end.

@@ -128,7 +128,8 @@ remote_call_errors(Config) ->
         error_of(fun() -> py:func(time, sleep, [0.5], [], [{node, A}, {timeout, 100}]) end),
     {py_badarg, context_on_other_node, A} =
         error_of(fun() -> py:func(os, getpid, [], [], [{node, A}, {context, py:context()}]) end),
-    {py_badarg, bad_node, 42} = error_of(fun() -> py:func(os, getpid, [], [], [{node, 42}]) end).
+    {py_badarg, bad_option, {node, 42}} =
+        error_of(fun() -> py:func(os, getpid, [], [], [{node, 42}]) end).
 
 %%% Handles -----------------------------------------------------------
 
@@ -266,7 +267,7 @@ scatter_local(_Config) ->
     ?assertEqual([{ok, 10}, {ok, 255}],
                  py:scatter(builtins, int, [[<<"a">>], [<<"ff">>]], [{kwargs, [{base, 16}]}])),
     ?assertEqual([{ok, "a"}], py:scatter(builtins, str, [[a]], [{strings, charlist}])),
-    {py_badarg, bad_max_in_flight, 0} =
+    {py_badarg, bad_option, {max_in_flight, 0}} =
         error_of(fun() -> py:scatter(operator, add, Args, [{max_in_flight, 0}]) end).
 
 scatter_errors_and_timeouts(_Config) ->

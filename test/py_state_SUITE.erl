@@ -216,7 +216,7 @@ vars_are_per_call(_Config) ->
     {python, 'NameError', _, _} = error_of(fun() -> py:eval(<<"state_suite_k">>) end).
 
 bad_context_option(_Config) ->
-    {py_badarg, bad_context, foo} =
+    {py_badarg, bad_option, {context, foo}} =
         error_of(fun() -> py:eval(<<"1">>, #{}, [{context, foo}]) end).
 
 context_worker_death(_Config) ->

@@ -1,0 +1,213 @@
+%%% @private
+%%% @doc The call engine: every call of py, from every module, goes
+%%% through {@link run/2} (raises) or {@link call/2} (`{ok, _} | {error,
+%%% _}').
+%%%
+%%% ```
+%%% run(Request, Opts)
+%%%   route       the node: the `node' option, else the node of the
+%%%               remote handles in the request (py_request:fold_handles/3)
+%%%   local       flags and timeout from the options (or the settings,
+%%%               read once), then
+%%%     context   the `context' option or py:with_context/2's: submit to
+%%%               the context (pinned to its worker), await
+%%%     pool      py_pool:pick_target/2 (the scheduler, in the caller),
+%%%               submit, await; a job its stopping worker never ran is
+%%%               sent again (a few times); nothing else is resent
+%%%   remote      py_remote:call/3: erpc to serve/3 on that node, which
+%%%               runs the request there through call/2
+%%%   reply       {ok, V} -> V; {error, R} -> erlang:error(R)
+%%% '''
+%%%
+%%% Awaiting a job aimed at one worker (contexts included) watches that
+%%% worker's owner process, so a worker that dies answers at once with
+%%% `{py_worker_down, Id}'; a timeout cancels the job (see
+%%% `py_nif:cancel/1') and tells the pool (stuck-job watch). Worker ids in
+%%% errors are pool ids, as `py:workers()' lists them.
+%%% @end
+-module(py_engine).
+
+-export([run/2, call/2, serve/3, submit/4]).
+
+%% How many times a call is sent when its worker turns out to be stopping.
+-define(SUBMIT_TRIES, 4).
+
+%% @doc Runs a request with parsed options: its value, or raises its error.
+-spec run(py_request:request(), py_opts:opts()) -> term().
+run(Request, Opts) ->
+    case route(Request, Opts) of
+        local -> reply(local(Request, Opts));
+        Node -> reply(remote(Node, Request, Opts))
+    end.
+
+%% @doc As {@link run/2}, never raising an `error': `{ok, Value}' or
+%% `{error, Reason}'.
+-spec call(py_request:request(), py_opts:opts()) -> {ok, term()} | {error, py_errors:error_reason()}.
+call(Request, Opts) ->
+    try
+        {ok, run(Request, Opts)}
+    catch
+        error:Reason -> {error, Reason}
+    end.
+
+%% @doc Runs a request from another node's process `Owner' here (the
+%% entry point of `py_remote:call/3', over erpc): this node's remote
+%% handles in it become the real handles again, and the handles of the
+%% result (or error) are lent to `Owner'. Never raises.
+-spec serve(pid(), py_request:request(), py_opts:opts()) -> {ok, term()} | {error, term()}.
+serve(Owner, Request, Opts) ->
+    try py_remote:unwrap(Request) of
+        Unwrapped ->
+            case call(Unwrapped, Opts) of
+                {ok, Value} -> {ok, py_remote:lend(Value, Owner)};
+                {error, Reason} -> {error, py_remote:lend(Reason, Owner)}
+            end
+    catch
+        error:Reason -> {error, Reason}
+    end.
+
+%% @doc Queues `Request' on a NIF target: on a normal scheduler when it
+%% is small, else on a dirty one. The one place that knows about `big'.
+-spec submit(py_nif:target(), reference(), py_request:request(), boolean()) ->
+          ok | py_nif:job() | stopped | closed | {error, term()}.
+submit(Target, Ref, Request, Cancellable) ->
+    case py_nif:submit(Target, Ref, Request, Cancellable) of
+        big -> py_nif:submit_dirty(Target, Ref, Request, Cancellable);
+        Other -> Other
+    end.
+
+%%% Routing ------------------------------------------------------------------
+
+route(_Request, #{node := Node}) ->
+    Node;
+route(Request, _Opts) ->
+    py_request:fold_handles(fun node_of/2, local, Request).
+
+node_of(Handle, Acc) ->
+    case py_request:handle_kind(Handle) of
+        {remote, Node, _} when Acc =:= local; Acc =:= Node -> Node;
+        {remote, Node, _} -> erlang:error({py_badarg, mixed_nodes, [Acc, Node]});
+        _ -> Acc
+    end.
+
+remote(Node, Request, Opts) when Node =:= node() ->
+    %% This node's own remote handles: swapped back, and run here.
+    local(py_remote:unwrap(Request), Opts);
+remote(Node, Request, Opts) ->
+    py_remote:call(Node, Request, Opts).
+
+%%% This node --------------------------------------------------------------
+
+local(Request0, Opts) ->
+    Config = py_config:all(),
+    Strings = case Opts of
+                  #{strings := S} -> S;
+                  #{} -> maps:get(strings, Config)
+              end,
+    Request = py_request:set_flags(Request0, py_request:flags(Strings, maps:get(return, Opts, value))),
+    Timeout = case Opts of
+                  #{timeout := T} -> T;
+                  #{} -> maps:get(call_timeout, Config)
+              end,
+    case context(Opts) of
+        undefined -> pooled(Request, Opts, maps:get(scheduler, Config), Timeout, ?SUBMIT_TRIES);
+        {'$py_context', Context, Member} -> in_context(Context, Member, Request, Timeout)
+    end.
+
+context(#{context := Context}) -> Context;
+context(#{}) -> py_context:current().
+
+%% The scheduler picks a target (a worker, or the shared queue) in this
+%% process. A job that never ran because its worker was stopping is sent
+%% again, a bounded number of times; nothing else is ever resent (it may
+%% have run).
+pooled(Request, Opts, Default, Timeout, Tries) ->
+    Target = py_pool:pick_target(Opts, Default),
+    Ref = make_ref(),
+    %% Through the shared queue, only calls with a timeout need a
+    %% cancellable job (a little dearer). A call to a given worker always
+    %% has one: if the worker dies, the caller cancels it and gets an error
+    %% at once.
+    Cancellable = Target =/= any orelse Timeout =/= infinity,
+    case submit(py_pool:destination(Target), Ref, Request, Cancellable) of
+        stopped when Tries =:= 1 ->
+            {error, py_worker_stopped};
+        stopped ->
+            %% The picked worker is being removed or died: out of the pool
+            %% with it (the pool may not know yet), and try another.
+            _ = Target =:= any orelse py_pool:forget(py_pool:worker(Target)),
+            pooled(Request, Opts, Default, Timeout, Tries - 1);
+        {error, _} = Error ->
+            Error;
+        Job ->
+            case await(Target, Ref, Job, Timeout) of
+                {error, {py_worker_stopped, _}} when Tries > 1 ->
+                    pooled(Request, Opts, Default, Timeout, Tries - 1);
+                Reply ->
+                    Reply
+            end
+    end.
+
+%% A context is pinned to its worker: nowhere else to send the call. As
+%% for any call aimed at one worker, the caller watches that worker's
+%% process while it waits (so the job is always cancellable).
+in_context(Context, Member, Request, Timeout) ->
+    Ref = make_ref(),
+    case submit(Context, Ref, Request, true) of
+        closed -> {error, py_context_closed};
+        stopped ->
+            %% Its worker is gone, and the context with it: a named one is
+            %% made afresh by the next py:context(Name).
+            py_context:forget(Context),
+            {error, py_context_closed};
+        {error, _} = Error -> Error;
+        Job -> await(Member, Ref, Job, Timeout)
+    end.
+
+%% Waits for the reply of a job sent to `Target': `any' (the shared
+%% queue) or a pool member (calls aimed at a worker, contexts included).
+await(_Target, Ref, ok, infinity) ->
+    receive {Ref, Reply} -> ids(Reply) end;
+await(any, Ref, Job, Timeout) ->
+    receive
+        {Ref, Reply} -> ids(Reply)
+    after Timeout ->
+        give_up(any, Ref, Job, Timeout)
+    end;
+await(Member, Ref, Job, Timeout) ->
+    %% The worker's owner process lives as long as the worker serves calls:
+    %% if it dies, no reply may ever come (a thread blocked in C code).
+    MRef = erlang:monitor(process, py_pool:owner(Member)),
+    receive
+        {Ref, Reply} ->
+            erlang:demonitor(MRef, [flush]),
+            ids(Reply);
+        {'DOWN', MRef, process, _, _} ->
+            case py_nif:cancel(Job) of
+                replied -> receive {Ref, Reply} -> ids(Reply) end;
+                cancelled -> {error, {py_worker_down, py_pool:slot(Member)}}
+            end
+    after Timeout ->
+        erlang:demonitor(MRef, [flush]),
+        give_up(Member, Ref, Job, Timeout)
+    end.
+
+give_up(Target, Ref, Job, Timeout) ->
+    %% Where it runs, if it does: that worker is then watched for a job
+    %% the interrupt cannot reach (see py_worker).
+    Where = py_nif:job_where(Job),
+    case py_nif:cancel(Job) of
+        replied ->
+            receive {Ref, Reply} -> ids(Reply) end;
+        cancelled ->
+            py_pool:timed_out(Target, Where, Timeout),
+            {error, {py_timeout, Timeout}}
+    end.
+
+%% The NIF names a worker by its thread id: errors name it by pool id.
+ids({error, {py_worker_down, Thread}}) -> {error, {py_worker_down, py_pool:slot_of(Thread)}};
+ids({error, {py_worker_stopped, Thread}}) -> {error, {py_worker_stopped, py_pool:slot_of(Thread)}};
+ids(Reply) -> Reply.
+
+reply({ok, Value}) -> Value;
+reply({error, Reason}) -> erlang:error(Reason).
