@@ -7,10 +7,18 @@
 %%% Python objects; objects without an Erlang counterpart come back as
 %%% handles, `{'$py', TypeName, Ref}', usable in later calls.
 %%%
-%%% Errors raise in the caller: `{python, Type, Message, Traceback}' for a
-%%% Python exception, `{py_badarg, Why, Term}' for a term with no Python
-%%% counterpart, `{py_badresult, Why, Handle}' for a result that cannot be
-%%% a term, `{py_timeout, Ms}' when a call took too long.
+%%% Errors raise in the caller, each a {@link py_errors:error_reason()}:
+%%% `{python, Type, Message, Traceback}' for a Python exception,
+%%% `{py_badarg, Why, Term}' for a term with no Python counterpart (or
+%%% `{py_badarg, bad_option, Opt}' for a bad call option),
+%%% `{py_badresult, Why, Handle}' for a result that cannot be a term,
+%%% `{py_timeout, Ms}' when a call took too long.
+%%%
+%%% This module is the facade: each function builds a request
+%%% (`py_request'), parses its options (`py_opts') and runs it through
+%%% the engine (`py_engine'). The builtin and operator wrappers
+%%% (`py:abs/1', `py:'and-'/2', ...) are added by the parse transform
+%%% `py_wrappers' from its table; the overview page lists them.
 %%% @end
 -module(py).
 
@@ -39,7 +47,7 @@
 %% Parallel and distributed calls
 -export([on_all_workers/3, on_all_workers/4, on_all_workers/5, scatter/3, scatter/4,
          start_node/1, start_node/2, stop_node/1, nodes/0, release/1]).
--export_type([handle/0, name/0, args/0, kwargs/0, opts/0, opt/0, text/0]).
+-export_type([handle/0, name/0, args/0, kwargs/0, opts/0, opt/0, text/0, result/0, stream/0]).
 
 %% Wrappers named like auto-imported BIFs: inside this module the names
 %% mean the wrappers (callers always write `py:abs/1').
@@ -63,14 +71,22 @@
              | {timeout, timeout()}
              | {context, py_context:context()}
              | {node, node()}
-             | {worker, pos_integer()}.
+             | {worker, pos_integer()}
+             | {scheduler, py_config:scheduler()}
+             | {key, term()}.
+-type result() :: {ok, term()} | {error, py_errors:error_reason()}.
+%% One item's outcome in {@link scatter/4} and {@link on_all_workers/5}.
+-type stream() :: py_stream:stream().
+%% A stream started by {@link stream/4} (opaque).
 -type opts() :: [opt()].
 %% Per-call options: how Python strings come back (default: the `strings'
 %% app setting, itself `binary' by default), whether the result is
 %% converted or kept as a handle, how long to wait, and the context to run
 %% in (default: the one {@link with_context/2} set, else none); the node
 %% to run on (default: this one, or the node of the remote handles the
-%% call works on), the worker to run on (default: the scheduler's choice).
+%% call works on), the worker to run on (default: the scheduler's choice),
+%% the scheduler (default: the `scheduler' setting) and its key. Anything
+%% else raises `{py_badarg, bad_option, Opt}'.
 
 -define(CHARLISTS, 1).
 -define(HANDLE, 2).
@@ -483,7 +499,7 @@ fold(Fun, Acc, Iterable) ->
 
 %% @doc Streams the items of `Module.Function(*Args)' to the calling
 %% process, a window of 100 items ahead at most. See {@link stream/4}.
--spec stream(name(), name(), args()) -> py_stream:stream().
+-spec stream(name(), name(), args()) -> stream().
 stream(Module, Function, Args) ->
     py_stream:start(Module, Function, Args, #{}).
 
@@ -494,28 +510,28 @@ stream(Module, Function, Args) ->
 %% with {@link stream_ack/1}. Other options: `{kwargs, KW}' and the call
 %% options. The iterator is closed when the caller exits or calls
 %% {@link stream_close/1}.
--spec stream(name(), name(), args(), list()) -> py_stream:stream().
+-spec stream(name(), name(), args(), list()) -> stream().
 stream(Module, Function, Args, Opts) ->
     py_stream:start(Module, Function, Args, py_opts:parse(Opts, stream)).
 
 %% @doc Acknowledges one streamed item.
--spec stream_ack(py_stream:stream()) -> ok.
+-spec stream_ack(stream()) -> ok.
 stream_ack(Stream) ->
     py_stream:ack(Stream).
 
 %% @doc Acknowledges `N' streamed items.
--spec stream_ack(py_stream:stream(), pos_integer()) -> ok.
+-spec stream_ack(stream(), pos_integer()) -> ok.
 stream_ack(Stream, N) ->
     py_stream:ack(Stream, N).
 
 %% @doc Receives and acknowledges the next item: `{ok, Item}' or `done';
 %% raises the stream's error, or `{py_timeout, Timeout}'.
--spec stream_next(py_stream:stream(), timeout()) -> {ok, term()} | done.
+-spec stream_next(stream(), timeout()) -> {ok, term()} | done.
 stream_next(Stream, Timeout) ->
     py_stream:next_item(Stream, Timeout).
 
 %% @doc Stops a stream early; the Python iterator is closed.
--spec stream_close(py_stream:stream()) -> ok.
+-spec stream_close(stream()) -> ok.
 stream_close(Stream) ->
     py_stream:close(Stream).
 
@@ -535,13 +551,13 @@ stream_close(Stream) ->
 %% at the same time; returns `[{WorkerId, {ok, Value} | {error, Reason}}]'
 %% ordered by worker id. For per-thread state (see above): a module
 %% imported by one worker is imported for all.
--spec on_all_workers(name(), name(), args()) -> [{pos_integer(), py_parallel:result()}].
+-spec on_all_workers(name(), name(), args()) -> [{pos_integer(), result()}].
 on_all_workers(Module, Function, Args) ->
     on_all_workers(Module, Function, Args, [], []).
 
 %% @doc As {@link on_all_workers/3}, with keyword arguments.
 -spec on_all_workers(name(), name(), args(), kwargs()) ->
-          [{pos_integer(), py_parallel:result()}].
+          [{pos_integer(), result()}].
 on_all_workers(Module, Function, Args, Kwargs) ->
     on_all_workers(Module, Function, Args, Kwargs, []).
 
@@ -551,7 +567,7 @@ on_all_workers(Module, Function, Args, Kwargs) ->
 %% `{Node, WorkerId}', `{Node, undefined}' for a node that cannot be
 %% reached.
 -spec on_all_workers(name(), name(), args(), kwargs(), list()) ->
-          [{pos_integer() | {node(), pos_integer() | undefined}, py_parallel:result()}].
+          [{pos_integer() | {node(), pos_integer() | undefined}, result()}].
 on_all_workers(Module, Function, Args, Kwargs, Opts) ->
     py_parallel:on_all_workers(py_request:call({Module, Function}, Args, Kwargs),
                                py_opts:parse(Opts, on_all_workers)).
@@ -560,7 +576,7 @@ on_all_workers(Module, Function, Args, Kwargs, Opts) ->
 %% parallel on this node's workers; returns the results in the order of
 %% `ArgLists', each `{ok, Value}' or `{error, Reason}'. See
 %% {@link scatter/4}.
--spec scatter(name(), name(), [args()]) -> [py_parallel:result()].
+-spec scatter(name(), name(), [args()]) -> [result()].
 scatter(Module, Function, ArgLists) ->
     scatter(Module, Function, ArgLists, []).
 
@@ -572,7 +588,7 @@ scatter(Module, Function, ArgLists) ->
 %% for every call, and call options (`{timeout, Ms}' applies to each call).
 %% One failed call is one `{error, Reason}'; a node going down fails the
 %% calls it was running (`{error, {py_nodedown, Node}}') and gets no more.
--spec scatter(name(), name(), [args()], list()) -> [py_parallel:result()].
+-spec scatter(name(), name(), [args()], list()) -> [result()].
 scatter(Module, Function, ArgLists, Opts) when is_list(ArgLists) ->
     Parsed = py_opts:parse(Opts, scatter),
     Kwargs = maps:get(kwargs, Parsed, []),

@@ -17,7 +17,7 @@
 
 -export([on_all_workers/2, scatter/2, worker_ids/0]).
 
--type result() :: {ok, term()} | {error, term()}.
+-type result() :: {ok, term()} | {error, py_errors:error_reason()}.
 -export_type([result/0]).
 
 %% The exit reason of a helper that finished its call.
