@@ -1,4 +1,5 @@
-//! Atoms used by the NIF, created once per VM by rustler.
+//! Every atom the NIF uses, created once per VM by rustler (the request
+//! tags are `request::Request`'s, the keys of map results their structs').
 
 rustler::atoms! {
     ok,
@@ -27,22 +28,18 @@ rustler::atoms! {
     unhashable_key,
     duplicate_key,
     too_deep,
+    int_too_big,
     bad_request,
     bad_kwargs,
     bad_name,
     bad_code,
     bad_handle,
+    started,
     already_started,
     py_call,
     py_context_closed,
     closed,
     py_callback,
-    call,
-    getattr,
-    resolve,
-    value,
-    eval,
-    exec,
     main_module = "__main__",
     cancelled,
     replied,

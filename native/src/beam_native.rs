@@ -23,6 +23,8 @@ use rustler::{Atom, Encoder, LocalPid, OwnedEnv, Resource, ResourceArc, Term};
 use crate::atoms;
 use crate::conversions;
 use crate::runtime;
+use crate::send::{is_erts_thread, send_from_thread};
+use crate::sync;
 use crate::to_erlang::{Encoder2, Options, TypeNames};
 use crate::to_python::{DecodeError, Decoder};
 
@@ -54,10 +56,7 @@ impl Resource for CallbackRes {
 
 impl CallbackRes {
     fn take(&self) -> Option<Sender<(OwnedEnv, SavedTerm)>> {
-        match self.reply.lock() {
-            Ok(mut slot) => slot.take(),
-            Err(poisoned) => poisoned.into_inner().take(),
-        }
+        sync::lock(&self.reply).take()
     }
 
     /// Hands the result (copied into its own environment) to the waiting
@@ -72,11 +71,6 @@ impl CallbackRes {
             None => false,
         }
     }
-}
-
-fn is_erts_thread() -> bool {
-    // SAFETY: enif_thread_type has no preconditions.
-    unsafe { rustler::sys::enif_thread_type() != rustler::sys::ERL_NIF_THR_UNDEFINED }
 }
 
 fn no_erts_thread(what: &str) -> PyResult<()> {
@@ -126,19 +120,9 @@ fn send(py: Python<'_>, pid: &Bound<'_, PyAny>, message: &Bound<'_, PyAny>) -> P
     no_erts_thread("beam.send")?;
     let env = OwnedEnv::new();
     let (to, msg) = env.run(|e| -> PyResult<_> {
-        Ok((local_pid(py, e, pid)?, encode(py, e, message)?.as_c_arg()))
+        Ok((local_pid(py, e, pid)?, env.save(encode(py, e, message)?)))
     })?;
-    let sent = py.detach(move || {
-        env.run(|e| {
-            // SAFETY: not an ERTS thread (checked above), so the caller env
-            // is NULL; `msg` was made in `e`, which the call invalidates and
-            // `env`'s drop then frees.
-            unsafe {
-                rustler::sys::enif_send(std::ptr::null_mut(), to.as_c_arg(), e.as_c_arg(), msg)
-            }
-        })
-    });
-    Ok(sent != 0)
+    Ok(py.detach(move || send_from_thread(&env, &to, msg)))
 }
 
 /// `beam.call(module, function, args, timeout)`: the result of
@@ -177,19 +161,12 @@ fn call(
         let m = Atom::from_str(e, module).map_err(|_| PyTypeError::new_err("module: not an atom name"))?;
         let f = Atom::from_str(e, function).map_err(|_| PyTypeError::new_err("function: not an atom name"))?;
         let a = encode(py, e, args.as_any())?;
-        let msg = (atoms::py_call(), slot.clone(), m, f, a).encode(e).as_c_arg();
-        Ok((server, msg))
+        Ok((server, env.save((atoms::py_call(), slot.clone(), m, f, a))))
     })?;
     drop(slot);
     let wait = timeout.map(Duration::from_secs_f64);
     let reply = py.detach(move || {
-        let sent = env.run(|e| {
-            // SAFETY: as in `send`.
-            unsafe {
-                rustler::sys::enif_send(std::ptr::null_mut(), server.as_c_arg(), e.as_c_arg(), msg)
-            }
-        });
-        if sent == 0 {
+        if !send_from_thread(&env, &server, msg) {
             return Err(RecvTimeoutError::Disconnected);
         }
         match wait {

@@ -16,6 +16,7 @@ use pyo3::types::PyDict;
 use rustler::{Env, LocalPid, Resource};
 
 use crate::housekeeper;
+use crate::sync;
 use crate::worker::WorkerShared;
 
 pub struct ContextInner {
@@ -53,10 +54,7 @@ impl ContextInner {
     }
 
     fn lock(&self) -> MutexGuard<'_, Option<Py<PyDict>>> {
-        match self.namespace.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
+        sync::lock(&self.namespace)
     }
 
     pub fn is_closed(&self) -> bool {

@@ -3,15 +3,13 @@
 //! scheduler: dropping Python objects released by the Erlang GC, and
 //! raising the interrupt exception in a worker whose caller timed out.
 
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
-use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::runtime;
+use crate::py_thread::PyThread;
 use crate::worker::WorkerShared;
 
 enum Chore {
@@ -66,7 +64,11 @@ fn hand_over(chore: Chore) {
 }
 
 fn run(rx: Receiver<Chore>) {
+    // Made at the first chore: the housekeeper starts before the
+    // interpreter, and chores come only once it runs.
+    let mut py_thread: Option<PyThread> = None;
     while let Ok(first) = rx.recv() {
+        py_thread.get_or_insert_with(PyThread::new);
         Python::attach(|py| {
             do_chore(py, first);
             // Drain what queued up meanwhile under the same GIL hold.
@@ -87,22 +89,6 @@ fn do_chore(py: Python<'_>, chore: Chore) {
             dict.bind(py).clear();
             drop(dict);
         }
-        Chore::Interrupt(worker, seq) => {
-            // Holding the GIL, the worker cannot finish its job under us:
-            // it clears `running` and any pending interrupt with the GIL held.
-            if worker.running.load(Ordering::Acquire) != seq {
-                return;
-            }
-            let Ok(types) = runtime::beam_types() else {
-                return;
-            };
-            let ident = worker.py_ident.load(Ordering::Acquire);
-            worker.interrupt_pending.store(true, Ordering::Release);
-            // SAFETY: we hold the GIL; the exception type is a live type
-            // object; the ident is the worker's Python thread id.
-            unsafe {
-                ffi::PyThreadState_SetAsyncExc(ident as _, types.interrupted.as_ptr());
-            }
-        }
+        Chore::Interrupt(worker, seq) => worker.interrupt(py, seq),
     }
 }

@@ -19,7 +19,8 @@ use rustler::{LocalPid, OwnedEnv, Resource, Term};
 use crate::atoms;
 use crate::context::ContextInner;
 use crate::housekeeper;
-use crate::request::Predecoded;
+use crate::send::send_from_thread;
+use crate::sync;
 use crate::worker::WorkerShared;
 
 static NEXT_JOB_ID: AtomicU64 = AtomicU64::new(1);
@@ -30,9 +31,7 @@ pub struct Job {
     pub caller: LocalPid,
     pub reference: SavedTerm,
     pub request: SavedTerm,
-    pub cell: Option<Arc<JobCell>>,
-    /// Arguments converted to Python at submission (large requests).
-    pub predecoded: Option<Predecoded>,
+    cell: Option<Arc<JobCell>>,
     /// The context the call runs in (its namespace), if any.
     pub context: Option<Arc<ContextInner>>,
 }
@@ -47,8 +46,9 @@ fn env_pool() -> &'static ArrayQueue<OwnedEnv> {
 }
 
 impl Job {
-    /// Copies `reference` and `request` into an environment. The caller
-    /// makes sure the copy is cheap enough for its thread (`term_budget`).
+    /// Copies `reference` and `request` into an environment: only a copy,
+    /// no conversion (that is the worker's). The caller makes sure the copy
+    /// is cheap enough for its thread (`term_budget`).
     pub fn new(caller: LocalPid, reference: Term, request: Term, cancellable: bool) -> Box<Job> {
         let env = env_pool().pop().unwrap_or_default();
         let reference = env.save(reference);
@@ -60,17 +60,44 @@ impl Job {
             reference,
             request,
             cell: cancellable.then(|| Arc::new(JobCell::default())),
-            predecoded: None,
             context: None,
         })
     }
 }
 
+// Jobs travel boxed through the queues: taking the box as it comes.
+#[allow(clippy::boxed_local)]
 impl Job {
+    /// The caller's handle for `cancel/1`, when it waits with a timeout.
+    pub fn handle(&self) -> Option<JobRes> {
+        self.cell.clone().map(|cell| JobRes { cell })
+    }
+
+    /// Marks the job as started on `worker`; false when its caller gave up
+    /// while it was queued (then it must not run).
+    pub fn start(&self, worker: &Arc<WorkerShared>) -> bool {
+        match &self.cell {
+            Some(cell) => cell.start(worker, self.id),
+            None => true,
+        }
+    }
+
+    /// Sends `message` (a term saved in the job's environment) to the
+    /// caller, unless the caller gave up meanwhile; then recycles the job.
+    /// Runs on a worker thread.
+    pub fn reply(self: Box<Self>, message: SavedTerm) {
+        let send = || {
+            send_from_thread(&self.env, &self.caller, message);
+        };
+        match &self.cell {
+            Some(cell) => cell.finish(send),
+            None => send(),
+        }
+        self.recycle();
+    }
+
     /// Gives the job's environment back for reuse, once its terms are no
     /// longer needed (after the reply was sent, or dropped).
-    // Jobs travel boxed through the queues: taking the box as it comes.
-    #[allow(clippy::boxed_local)]
     pub fn recycle(self: Box<Self>) {
         let Job { mut env, .. } = *self;
         env.clear();
@@ -94,15 +121,10 @@ pub struct JobCell {
 
 impl JobCell {
     fn lock(&self) -> MutexGuard<'_, Phase> {
-        match self.phase.lock() {
-            Ok(guard) => guard,
-            Err(poisoned) => poisoned.into_inner(),
-        }
+        sync::lock(&self.phase)
     }
 
-    /// Marks the job as started on `worker`; false when it was cancelled
-    /// while queued (then it must not run).
-    pub fn start(&self, worker: &Arc<WorkerShared>, job_id: u64) -> bool {
+    fn start(&self, worker: &Arc<WorkerShared>, job_id: u64) -> bool {
         let mut phase = self.lock();
         match *phase {
             Phase::Cancelled => false,
@@ -114,7 +136,7 @@ impl JobCell {
     }
 
     /// Runs `send` unless the job was cancelled, and marks it done.
-    pub fn finish(&self, send: impl FnOnce()) {
+    fn finish(&self, send: impl FnOnce()) {
         let mut phase = self.lock();
         if !matches!(*phase, Phase::Cancelled) {
             send();

@@ -8,6 +8,7 @@
 
 mod atoms;
 mod beam_native;
+mod bigint;
 mod context;
 mod conversions;
 mod error;
@@ -16,10 +17,13 @@ mod handle;
 mod housekeeper;
 mod job;
 mod nifs;
+mod py_thread;
 mod queue;
 mod request;
 mod resolve;
 mod runtime;
+mod send;
+mod sync;
 mod term_budget;
 mod to_erlang;
 mod to_python;

@@ -1,12 +1,9 @@
-//! The NIF entry points (`py_nif` in Erlang). Everything that may take
-//! longer than a millisecond runs on a dirty scheduler; `submit` on a normal
-//! scheduler only copies terms proven small by `term_budget`.
+//! The NIF entry points (`py_nif` in Erlang). None runs Python or waits
+//! for the GIL. Everything that may take longer than a millisecond runs on
+//! a dirty scheduler; `submit` and `callback_reply` on a normal scheduler
+//! only copy terms that `term_budget` proved small, else answer `big`.
 
-use std::sync::atomic::Ordering;
-
-use rustler::{Encoder, Env, Term};
-
-use rustler::{NifResult, ResourceArc};
+use rustler::{Encoder, Env, NifMap, NifResult, ResourceArc, Term};
 
 use crate::atoms;
 use crate::beam_native::CallbackRes;
@@ -14,10 +11,9 @@ use crate::context::{ContextInner, ContextRes};
 use crate::housekeeper;
 use crate::job::{Job, JobRes};
 use crate::queue;
-use crate::request;
 use crate::runtime;
 use crate::term_budget::{within_budget, CELL_BUDGET};
-use crate::worker::{self, WorkerRes, STATE_BUSY, STATE_IDLE};
+use crate::worker::{self, WorkerInfo, WorkerRes};
 
 pub fn load(_env: Env, _info: Term) -> bool {
     true
@@ -32,7 +28,7 @@ fn init<'a>(env: Env<'a>, python_path: Vec<String>) -> Term<'a> {
         return (atoms::error(), e.to_string()).encode(env);
     }
     match runtime::start(&python_path) {
-        Ok(true) => (atoms::ok(), rustler::Atom::from_str(env, "started").ok()).encode(env),
+        Ok(true) => (atoms::ok(), atoms::started()).encode(env),
         Ok(false) => (atoms::ok(), atoms::already_started()).encode(env),
         Err(e) => (atoms::error(), e.to_string()).encode(env),
     }
@@ -56,7 +52,6 @@ fn enqueue<'a>(
     reference: Term<'a>,
     request: Term<'a>,
     cancellable: bool,
-    predecoded: Option<request::Predecoded>,
 ) -> NifResult<Term<'a>> {
     // A worker, a context (runs on its worker, in its namespace), or `any`.
     let (worker, context) = if let Ok(w) = target.decode::<ResourceArc<WorkerRes>>() {
@@ -72,16 +67,18 @@ fn enqueue<'a>(
         return Err(rustler::Error::BadArg);
     };
     let mut job = Job::new(env.pid(), reference, request, cancellable);
-    job.predecoded = predecoded;
     job.context = context;
-    let cell = job.cell.clone();
+    let handle = job.handle();
     let pushed = match &worker {
         Some(w) => w.push(job),
-        None => queue::get().push(job),
+        None => queue::shared().push(job),
     };
-    Ok(match (pushed, cell) {
-        (Err(_), _) => atoms::stopped().encode(env),
-        (Ok(()), Some(cell)) => ResourceArc::new(JobRes { cell }).encode(env),
+    Ok(match (pushed, handle) {
+        (Err(job), _) => {
+            job.recycle();
+            atoms::stopped().encode(env)
+        }
+        (Ok(()), Some(handle)) => ResourceArc::new(handle).encode(env),
         (Ok(()), None) => atoms::ok().encode(env),
     })
 }
@@ -102,12 +99,13 @@ fn submit<'a>(
     if !within_budget(request, CELL_BUDGET) {
         return Ok(atoms::big().encode(env));
     }
-    enqueue(env, target, reference, request, cancellable, None)
+    enqueue(env, target, reference, request, cancellable)
 }
 
-/// As `submit/4`, for large requests, on a dirty scheduler. The arguments
-/// of a call are converted to Python here rather than copied first; a term
-/// with no Python counterpart gives `{error, Reason}` at once.
+/// As `submit/4`, for large requests, on a dirty scheduler: the request is
+/// copied as it is (converting it is the worker's job, never a
+/// scheduler's, since conversion may run Python: `__hash__` of a handle
+/// used as a map key, user decoders).
 #[rustler::nif(schedule = "DirtyCpu")]
 fn submit_dirty<'a>(
     env: Env<'a>,
@@ -116,11 +114,7 @@ fn submit_dirty<'a>(
     request: Term<'a>,
     cancellable: bool,
 ) -> NifResult<Term<'a>> {
-    match request::predecode(env, request) {
-        None => enqueue(env, target, reference, request, cancellable, None),
-        Some(Ok((small, pre))) => enqueue(env, target, reference, small, cancellable, Some(pre)),
-        Some(Err(reason)) => Ok((atoms::error(), reason).encode(env)),
-    }
+    enqueue(env, target, reference, request, cancellable)
 }
 
 /// A new context on `Worker`. With `Owned`, it closes when the calling
@@ -193,45 +187,42 @@ fn callback_reply_dirty(slot: ResourceArc<CallbackRes>, result: Term<'_>) -> boo
 /// Length of the shared queue.
 #[rustler::nif]
 fn shared_queue_len() -> usize {
-    queue::get().len()
+    queue::shared().len()
 }
 
 /// Stops the worker thread once the jobs queued before are answered.
 #[rustler::nif]
-fn stop_worker(worker: rustler::ResourceArc<WorkerRes>) -> rustler::Atom {
+fn stop_worker(worker: ResourceArc<WorkerRes>) -> rustler::Atom {
     worker.shared.stop();
     atoms::ok()
 }
 
+/// `#{id, queue, state, calls, errors, running}` of a worker.
 #[rustler::nif]
-fn worker_info(env: Env<'_>, worker: rustler::ResourceArc<WorkerRes>) -> Term<'_> {
-    let s = &worker.shared;
-    let state = match s.state.load(Ordering::Acquire) {
-        STATE_IDLE => atoms::idle(),
-        STATE_BUSY => atoms::busy(),
-        _ => atoms::stopped(),
-    };
-    rustler::term_map!(env, {
-        rustler::Atom::from_str(env, "id").unwrap_or(atoms::undefined()) => s.id,
-        rustler::Atom::from_str(env, "queue").unwrap_or(atoms::undefined()) => s.queue_len(),
-        rustler::Atom::from_str(env, "state").unwrap_or(atoms::undefined()) => state,
-        rustler::Atom::from_str(env, "calls").unwrap_or(atoms::undefined()) => s.calls.load(Ordering::Relaxed),
-        rustler::Atom::from_str(env, "errors").unwrap_or(atoms::undefined()) => s.errors.load(Ordering::Relaxed),
-        rustler::Atom::from_str(env, "running").unwrap_or(atoms::undefined()) => s.running.load(Ordering::Relaxed),
-    })
+fn worker_info(worker: ResourceArc<WorkerRes>) -> WorkerInfo {
+    worker.shared.info()
 }
 
 /// Cheap: the queue length alone, for the least-loaded scheduler.
 #[rustler::nif]
-fn queue_len(worker: rustler::ResourceArc<WorkerRes>) -> usize {
+fn queue_len(worker: ResourceArc<WorkerRes>) -> usize {
     worker.shared.queue_len()
 }
 
+/// What the library was built with.
+#[derive(NifMap)]
+#[rustler(encode)]
+struct BuildInfo {
+    libpython: &'static str,
+    python: &'static str,
+    started: bool,
+}
+
 #[rustler::nif]
-fn build_info(env: Env<'_>) -> Term<'_> {
-    rustler::term_map!(env, {
-        rustler::Atom::from_str(env, "libpython").unwrap_or(atoms::undefined()) => runtime::LIBPYTHON,
-        rustler::Atom::from_str(env, "python").unwrap_or(atoms::undefined()) => runtime::PYTHON_EXE,
-        rustler::Atom::from_str(env, "started").unwrap_or(atoms::undefined()) => runtime::is_started(),
-    })
+fn build_info() -> BuildInfo {
+    BuildInfo {
+        libpython: runtime::LIBPYTHON,
+        python: runtime::PYTHON_EXE,
+        started: runtime::is_started(),
+    }
 }

@@ -1,43 +1,71 @@
-//! The shared job queue: requests that any worker may take, and the
-//! protocol that wakes workers for them.
+//! Where jobs wait, and how idle workers wait for them.
 //!
-//! Waking a parked thread costs tens of microseconds, more than a small
-//! call, so an idle worker first spins on the queue for a moment; at most
-//! one worker spins at a time (two cores are shared with the BEAM's own
-//! schedulers). Other idle workers park and put themselves on the `idle`
-//! list. A submitter that finds no spinner unparks one idle worker.
+//! Each worker has its own queue (`WorkerQueue`: calls aimed at that
+//! worker, or at a context pinned to it, and its stop message); all
+//! workers serve the one `SharedQueue` (calls any worker may run). A
+//! worker looks at its own queue first.
+//!
+//! The idle protocol: waking a parked thread costs tens of microseconds,
+//! more than a small call, so an idle worker first spins on the queues for
+//! a moment; at most one worker spins at a time (the cores are shared with
+//! the BEAM's own schedulers). Other idle workers park and put themselves
+//! on the shared queue's `idle` list. A submitter to the shared queue that
+//! finds no spinner unparks one idle worker; a submitter to a worker's own
+//! queue unparks that worker if it is parked.
 //!
 //! Both sides use the same pattern (publish, full fence, then look at the
 //! other side's flag), so a job can never be left with every worker
 //! asleep: either the submitter sees the spinner or a parked worker, or the
 //! worker sees the job on its last look before parking.
+//!
+//! Nothing is lost at shutdown either: pushes happen under a read lock
+//! that the leaving side takes for writing before it answers what is left
+//! (a worker's own queue when it stops, the shared queue when the last
+//! worker leaves).
 
 use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
+use std::thread::Thread;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{unbounded, Receiver, Sender};
+use crossbeam_channel::{unbounded, Receiver, Sender, TryRecvError};
 use crossbeam_queue::SegQueue;
 
 use crate::job::Job;
-use crate::worker::WorkerShared;
+use crate::sync;
 
+/// How long an idle worker spins before parking. The spinner yields its
+/// core every 64 rounds: on a machine whose cores the BEAM's schedulers
+/// need, a pure spin would preempt them for milliseconds (measured: dozens
+/// of long_schedule events per bench run).
+const SPIN: Duration = Duration::from_micros(20);
+
+/// What a worker takes from its queues.
+pub enum Msg {
+    Job(Box<Job>),
+    /// Stop once the jobs queued before are answered.
+    Stop,
+}
+
+/// The shared queue (one per VM).
 pub struct SharedQueue {
     tx: Sender<Box<Job>>,
     rx: Receiver<Box<Job>>,
     /// Live workers. Submitters hold the read lock while pushing; the last
-    /// worker to leave takes the write lock and answers what is left, so no
-    /// job can be pushed after that and stay unanswered.
-    pub live: RwLock<usize>,
+    /// worker to leave takes the write lock, so no job can be pushed after
+    /// that and stay unanswered.
+    live: RwLock<usize>,
     /// One idle worker at a time may spin on the queue.
     spinner: AtomicBool,
     /// Workers that are (or were about to be) parked.
-    idle: SegQueue<Arc<WorkerShared>>,
+    idle: SegQueue<Arc<Sleeper>>,
 }
 
-static QUEUE: OnceLock<SharedQueue> = OnceLock::new();
+static SHARED: OnceLock<SharedQueue> = OnceLock::new();
 
-pub fn get() -> &'static SharedQueue {
-    QUEUE.get_or_init(|| {
+/// The shared queue.
+pub fn shared() -> &'static SharedQueue {
+    SHARED.get_or_init(|| {
         let (tx, rx) = unbounded();
         SharedQueue {
             tx,
@@ -54,10 +82,7 @@ impl SharedQueue {
     /// makes sure some worker will look at it.
     pub fn push(&self, job: Box<Job>) -> Result<(), Box<Job>> {
         {
-            let live = match self.live.read() {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
+            let live = sync::read(&self.live);
             if *live == 0 {
                 return Err(job);
             }
@@ -70,44 +95,214 @@ impl SharedQueue {
         Ok(())
     }
 
+    pub fn len(&self) -> usize {
+        self.rx.len()
+    }
+
+    /// A job, without waiting.
+    pub fn try_take(&self) -> Option<Box<Job>> {
+        self.rx.try_recv().ok()
+    }
+
+    /// A worker starts serving the queue.
+    pub fn join(&self) {
+        *sync::write(&self.live) += 1;
+    }
+
+    /// A worker stops serving the queue; true when it was the last one
+    /// (then it must answer what is left: `try_take` until `None`; no job
+    /// can arrive any more).
+    pub fn leave(&self) -> bool {
+        let mut live = sync::write(&self.live);
+        *live = live.saturating_sub(1);
+        *live == 0
+    }
+
     /// Unparks one parked worker, skipping stale entries of workers that
     /// woke up on their own since.
     fn wake_one(&self) {
-        while let Some(worker) = self.idle.pop() {
-            worker.listed_idle.store(false, Ordering::SeqCst);
-            if worker.parked.load(Ordering::SeqCst) {
-                worker.unpark();
+        while let Some(sleeper) = self.idle.pop() {
+            sleeper.listed_idle.store(false, Ordering::SeqCst);
+            if sleeper.parked.load(Ordering::SeqCst) {
+                sleeper.unpark();
                 return;
             }
         }
     }
 
-    pub fn try_take(&self) -> Option<Box<Job>> {
-        self.rx.try_recv().ok()
-    }
-
-    pub fn len(&self) -> usize {
-        self.rx.len()
-    }
-
-    pub fn try_become_spinner(&self) -> bool {
+    fn try_become_spinner(&self) -> bool {
         self.spinner
             .compare_exchange(false, true, Ordering::SeqCst, Ordering::Relaxed)
             .is_ok()
     }
 
-    /// Ends a spin; the caller must look at the queue once more afterwards.
-    pub fn stop_spinning(&self) {
+    /// Ends a spin; the caller must look at the queues once more afterwards.
+    fn stop_spinning(&self) {
         self.spinner.store(false, Ordering::SeqCst);
         fence(Ordering::SeqCst);
     }
 
-    /// Lists `worker` as idle; the caller must look at the queue once more
+    /// Lists `sleeper` as idle; the caller must look at the queues once more
     /// before parking.
-    pub fn list_idle(&self, worker: &Arc<WorkerShared>) {
-        if !worker.listed_idle.swap(true, Ordering::SeqCst) {
-            self.idle.push(worker.clone());
+    fn list_idle(&self, sleeper: &Arc<Sleeper>) {
+        if !sleeper.listed_idle.swap(true, Ordering::SeqCst) {
+            self.idle.push(sleeper.clone());
         }
         fence(Ordering::SeqCst);
+    }
+}
+
+/// How a worker thread is woken up.
+#[derive(Default)]
+struct Sleeper {
+    thread: OnceLock<Thread>,
+    /// The thread is parked or about to park.
+    parked: AtomicBool,
+    /// The worker is on the shared queue's idle list.
+    listed_idle: AtomicBool,
+}
+
+impl Sleeper {
+    fn unpark(&self) {
+        if let Some(thread) = self.thread.get() {
+            thread.unpark();
+        }
+    }
+}
+
+/// One worker's own queue, and its side of the idle protocol.
+pub struct WorkerQueue {
+    tx: Sender<Msg>,
+    rx: Receiver<Msg>,
+    /// False once the worker has left: pushes are refused from then on.
+    accepting: RwLock<bool>,
+    /// A stop was asked: pushes are refused from then on.
+    stopping: AtomicBool,
+    sleeper: Arc<Sleeper>,
+}
+
+impl Default for WorkerQueue {
+    fn default() -> Self {
+        let (tx, rx) = unbounded();
+        WorkerQueue {
+            tx,
+            rx,
+            accepting: RwLock::new(true),
+            stopping: AtomicBool::new(false),
+            sleeper: Arc::default(),
+        }
+    }
+}
+
+impl WorkerQueue {
+    /// Called by the worker thread itself before it takes anything.
+    pub fn bind_thread(&self) {
+        let _ = self.sleeper.thread.set(std::thread::current());
+    }
+
+    /// Queues a job for this worker; gives it back when the worker stopped
+    /// or is stopping.
+    pub fn push(&self, job: Box<Job>) -> Result<(), Box<Job>> {
+        {
+            // Held across the check and the send: `close` cannot drain the
+            // queue in between, so no job is left there unanswered.
+            let accepting = sync::read(&self.accepting);
+            if !*accepting || self.stopping.load(Ordering::Acquire) {
+                return Err(job);
+            }
+            if let Err(e) = self.tx.send(Msg::Job(job)) {
+                // Cannot happen (the queue holds its own receiver), but a
+                // job is never lost.
+                return match e.into_inner() {
+                    Msg::Job(job) => Err(job),
+                    Msg::Stop => Ok(()),
+                };
+            }
+        }
+        fence(Ordering::SeqCst);
+        if self.sleeper.parked.load(Ordering::SeqCst) {
+            self.sleeper.unpark();
+        }
+        Ok(())
+    }
+
+    /// Asks the worker to stop after the jobs queued so far; true the first
+    /// time.
+    pub fn stop(&self) -> bool {
+        if self.stopping.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        let _ = self.tx.send(Msg::Stop);
+        self.sleeper.unpark();
+        true
+    }
+
+    pub fn len(&self) -> usize {
+        self.tx.len()
+    }
+
+    /// The worker leaves: no push is accepted any more; returns the jobs
+    /// still queued (to be answered).
+    pub fn close(&self) -> impl Iterator<Item = Box<Job>> + '_ {
+        *sync::write(&self.accepting) = false;
+        self.rx.try_iter().filter_map(|msg| match msg {
+            Msg::Job(job) => Some(job),
+            Msg::Stop => None,
+        })
+    }
+
+    /// A message without waiting: this worker's own queue first.
+    pub fn try_next(&self, shared: &SharedQueue) -> Option<Msg> {
+        match self.rx.try_recv() {
+            Ok(msg) => return Some(msg),
+            Err(TryRecvError::Disconnected) => return Some(Msg::Stop),
+            Err(TryRecvError::Empty) => {}
+        }
+        shared.try_take().map(Msg::Job)
+    }
+
+    /// The next message: spins for a moment when no other worker spins,
+    /// then parks until a submitter unparks it.
+    pub fn next(&self, shared: &SharedQueue) -> Msg {
+        let sleeper = &self.sleeper;
+        loop {
+            if let Some(msg) = self.try_next(shared) {
+                return msg;
+            }
+            if shared.try_become_spinner() {
+                let found = self.spin(shared);
+                shared.stop_spinning();
+                if let Some(msg) = found.or_else(|| self.try_next(shared)) {
+                    return msg;
+                }
+            }
+            sleeper.parked.store(true, Ordering::SeqCst);
+            shared.list_idle(sleeper);
+            if let Some(msg) = self.try_next(shared) {
+                sleeper.parked.store(false, Ordering::SeqCst);
+                return msg;
+            }
+            std::thread::park();
+            sleeper.parked.store(false, Ordering::SeqCst);
+        }
+    }
+
+    fn spin(&self, shared: &SharedQueue) -> Option<Msg> {
+        let start = Instant::now();
+        let mut n = 0u32;
+        loop {
+            if let Some(msg) = self.try_next(shared) {
+                return Some(msg);
+            }
+            n = n.wrapping_add(1);
+            if n.is_multiple_of(64) {
+                if start.elapsed() > SPIN {
+                    return None;
+                }
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! Requests from Erlang and their execution on a worker thread.
 //!
-//! A request is a tuple built by the `py` module:
+//! A request is a tuple built by the Erlang side (its wire format):
 //!
 //! | request | meaning |
 //! | --- | --- |
@@ -13,15 +13,19 @@
 //!
 //! `Target` is `{Module, Name}` (atoms, binaries or charlists), a dotted name,
 //! an object handle, `{'$py_value', Term}` (the term itself as the object),
-//! or `{Object, Name}` with `Object` one of the last two (a method). `Flags` is an integer: bit 0 returns strings as
-//! charlists, bit 1 keeps the result in Python as a handle.
+//! or `{Object, Name}` with `Object` one of the last two (a method).
+//! `Flags` is an integer: bit 0 returns strings as charlists, bit 1 keeps
+//! the result in Python as a handle.
 //!
-//! The reply is `{ok, Value}` or `{error, Reason}`.
+//! The request is decoded here only, into `Request`, on the worker: the
+//! submitting NIF copies it without looking inside. Any other shape is
+//! `{py_badarg, bad_request, Request}`. The reply is `{ok, Value}` or
+//! `{error, Reason}`.
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyModule, PyString, PyTuple};
 use rustler::types::tuple::get_tuple;
-use rustler::{Binary, Encoder, Env, Term, TermType};
+use rustler::{Binary, Encoder, Env, NifTaggedEnum, Term, TermType};
 
 use crate::atoms;
 use crate::context::ContextInner;
@@ -32,65 +36,37 @@ use crate::to_erlang::{EncodeError, Encoder2, Options};
 use crate::to_python::{decode_kwargs, kwarg_name, Badarg, DecodeError, Decoder};
 use crate::worker::WorkerState;
 
-/// Arguments already converted to Python by the submitting (dirty) NIF:
-/// for large requests this saves copying the whole term first.
-pub enum Predecoded {
-    Call {
-        args: Py<PyTuple>,
-        kwargs: Option<Py<PyDict>>,
-    },
-    Value(Py<PyAny>),
+/// A request, as decoded from its tuple (the tag atom is the variant's
+/// name). The parts that are converted later, and in several ways, stay
+/// terms.
+#[derive(NifTaggedEnum)]
+#[rustler(decode)]
+enum Request<'a> {
+    /// `{call, Flags, Target, Args, Kwargs}`
+    Call(u64, Term<'a>, Term<'a>, Term<'a>),
+    /// `{getattr, Flags, Target, Name}`
+    Getattr(u64, Term<'a>, Term<'a>),
+    /// `{resolve, Flags, Path}`
+    Resolve(u64, Term<'a>),
+    /// `{value, Flags, Term}`
+    Value(u64, Term<'a>),
+    /// `{eval, Flags, Code, Vars}`
+    Eval(u64, Term<'a>, Term<'a>),
+    /// `{exec, Flags, Code, Vars}`
+    Exec(u64, Term<'a>, Term<'a>),
 }
 
-/// Converts the bulky part of a large request to Python right away (the
-/// caller runs on a dirty scheduler, where waiting for the GIL is fine).
-/// Returns the request with that part blanked out, and the objects; `None`
-/// when the request is not of a kind that benefits; `Err` with the reply's
-/// error term when the conversion failed.
-pub fn predecode<'a>(
-    env: Env<'a>,
-    request: Term<'a>,
-) -> Option<Result<(Term<'a>, Predecoded), Term<'a>>> {
-    let parts = get_tuple(request).ok()?;
-    let op = *parts.first()?;
-    let is_call = op == atoms::call().to_term(env) && parts.len() == 5;
-    let is_value = op == atoms::value().to_term(env) && parts.len() == 3;
-    // User decoders run arbitrary Python, which must not run here.
-    if (!is_call && !is_value) || crate::conversions::has_decoders() {
-        return None;
-    }
-    let types = runtime::beam_types().ok()?;
-    Some(Python::attach(|py| {
-        let dec = Decoder { py, types };
-        let converted = if is_call {
-            decode_args(&dec, parts[3]).and_then(|args| {
-                let kwargs = decode_kwargs(&dec, parts[4])?;
-                Ok(Predecoded::Call {
-                    args: args.unbind(),
-                    kwargs: kwargs.map(Bound::unbind),
-                })
-            })
-        } else {
-            dec.decode(parts[2])
-                .map(|v| Predecoded::Value(v.unbind()))
-                .map_err(Failure::from)
-        };
-        match converted {
-            Ok(pre) => {
-                let mut small = parts.clone();
-                if is_call {
-                    small[3] = Term::list_new_empty(env);
-                    small[4] = Term::list_new_empty(env);
-                } else {
-                    small[2] = atoms::undefined().to_term(env);
-                }
-                Ok((rustler::types::tuple::make_tuple(env, &small), pre))
-            }
-            Err(Failure::Badarg(b)) => Err((atoms::py_badarg(), b.why, b.term).encode(env)),
-            Err(Failure::Python(e)) => Err(exception_term(py, env, &e)),
-            Err(Failure::Result(_)) => Err(atoms::error().encode(env)),
+impl Request<'_> {
+    fn flags(&self) -> u64 {
+        match *self {
+            Request::Call(flags, ..)
+            | Request::Getattr(flags, ..)
+            | Request::Resolve(flags, ..)
+            | Request::Value(flags, ..)
+            | Request::Eval(flags, ..)
+            | Request::Exec(flags, ..) => flags,
         }
-    }))
+    }
 }
 
 /// Why a request failed, before it becomes an `{error, _}` term.
@@ -122,32 +98,26 @@ fn bad_request(term: Term<'_>) -> Failure<'_> {
     })
 }
 
-/// Runs `request` and returns the reply term (`{ok, _}` or `{error, _}`).
+/// Runs `request`: `Ok(Value)` or `Err(Reason)`, the reply being
+/// `{ok, Value}` or `{error, Reason}`.
 pub fn execute<'a>(
     py: Python<'_>,
     env: Env<'a>,
     state: &mut WorkerState,
     request: Term<'a>,
-    predecoded: Option<Predecoded>,
     context: Option<&ContextInner>,
-) -> Term<'a> {
-    let types = match runtime::beam_types() {
-        Ok(t) => t,
-        Err(e) => return (atoms::error(), e.to_string()).encode(env),
-    };
+) -> Result<Term<'a>, Term<'a>> {
+    let types = runtime::beam_types().map_err(|e| e.to_string().encode(env))?;
     let globals = match context {
         None => state.globals.clone_ref(py).into_bound(py),
         Some(ctx) => match ctx.namespace(py) {
             Ok(Some(ns)) => ns,
-            Ok(None) => return (atoms::error(), atoms::py_context_closed()).encode(env),
-            Err(e) => return (atoms::error(), exception_term(py, env, &e)).encode(env),
+            Ok(None) => return Err(atoms::py_context_closed().encode(env)),
+            Err(e) => return Err(exception_term(py, env, &e)),
         },
     };
-    let outcome = run(py, env, state, types, &globals, request, predecoded);
-    match outcome {
-        Ok(term) => (atoms::ok(), term).encode(env),
-        Err(failure) => (atoms::error(), failure_term(py, env, state, types, failure)).encode(env),
-    }
+    run(py, env, state, types, &globals, request)
+        .map_err(|failure| failure_term(py, env, state, types, failure))
 }
 
 fn failure_term<'a>(
@@ -181,83 +151,38 @@ fn run<'a, 'py>(
     state: &mut WorkerState,
     types: &BeamTypes,
     globals: &Bound<'py, PyDict>,
-    request: Term<'a>,
-    predecoded: Option<Predecoded>,
+    term: Term<'a>,
 ) -> Result<Term<'a>, Failure<'a>> {
-    let parts = get_tuple(request).map_err(|_| bad_request(request))?;
-    if parts.len() < 3 {
-        return Err(bad_request(request));
-    }
-    let op = parts[0];
-    let flags: u64 = parts[1].decode().map_err(|_| bad_request(request))?;
-    let opts = Options::from_flags(flags);
+    let request: Request<'a> = term.decode().map_err(|_| bad_request(term))?;
+    let opts = Options::from_flags(request.flags());
     let dec = Decoder { py, types };
-    let is = |atom: rustler::Atom| op == atom.to_term(env);
-    let result = if let Some(pre) = predecoded {
-        match pre {
-            Predecoded::Call { args, kwargs } => {
-                let target = target_object(py, state, globals, &dec, parts[2])?;
-                let kwargs = kwargs.map(|k| k.into_bound(py));
-                target.call(args.into_bound(py), kwargs.as_ref())?
-            }
-            Predecoded::Value(obj) => obj.into_bound(py),
+    let result = match request {
+        Request::Call(_, target, args, kwargs) => {
+            let target = target_object(py, state, globals, &dec, target)?;
+            let args = decode_args(&dec, args)?;
+            let kwargs = decode_kwargs(&dec, kwargs)?;
+            target.call(args, kwargs.as_ref())?
         }
-    } else if is(atoms::call()) && parts.len() == 5 {
-        let target = target_object(py, state, globals, &dec, parts[2])?;
-        let args = decode_args(&dec, parts[3])?;
-        let kwargs = decode_kwargs(&dec, parts[4])?;
-        target.call(args, kwargs.as_ref())?
-    } else if is(atoms::getattr()) && parts.len() == 4 {
-        let target = target_object(py, state, globals, &dec, parts[2])?;
-        let name = kwarg_name(parts[3]).ok_or_else(|| name_error(parts[3]))?;
-        let names = split_dotted(&name).ok_or_else(|| name_error(parts[3]))?;
-        let base = match parts[2].get_type() {
-            TermType::Atom | TermType::Binary => {
-                kwarg_name(parts[2]).unwrap_or_else(|| describe(&target))
-            }
-            _ => describe(&target),
-        };
-        let path = format!("{base}.{name}");
-        get_attrs(target, &names, 0, &base, &path)?
-    } else if is(atoms::resolve()) && parts.len() == 3 {
-        let path = kwarg_name(parts[2]).ok_or_else(|| name_error(parts[2]))?;
-        resolve_path(py, globals, &path)?
-    } else if is(atoms::value()) && parts.len() == 3 {
-        dec.decode(parts[2])?
-    } else if (is(atoms::eval()) || is(atoms::exec())) && parts.len() == 4 {
-        let code = code_text(parts[2])?;
-        let mode = if is(atoms::eval()) { "eval" } else { "exec" };
-        let compiled = compiled_code(py, state, code, mode)?;
-        let builtins = py.import("builtins")?;
-        let vars = decode_vars(&dec, parts[3])?;
-        if vars.is_empty() {
-            builtins.call_method1(mode, (compiled, globals))?
-        } else {
-            // Vars live in a copy of the namespace, seen by the whole code
-            // (lambdas and comprehensions too) but never by another call:
-            // the namespace is shared, and concurrent calls must not see
-            // each other's Vars, nor keep them alive. What `exec` defines
-            // is copied back.
-            let scope = globals.copy()?;
-            for (name, value) in &vars {
-                scope.set_item(name, value)?;
-            }
-            let result = builtins.call_method1(mode, (compiled, &scope))?;
-            if mode == "exec" {
-                for (name, value) in scope.iter() {
-                    let is_var = name
-                        .extract::<String>()
-                        .is_ok_and(|n| vars.iter().any(|(v, _)| *v == n));
-                    let unchanged = globals.get_item(&name)?.is_some_and(|old| old.is(&value));
-                    if !is_var && !unchanged {
-                        globals.set_item(name, value)?;
-                    }
+        Request::Getattr(_, target_term, name_term) => {
+            let target = target_object(py, state, globals, &dec, target_term)?;
+            let name = kwarg_name(name_term).ok_or_else(|| name_error(name_term))?;
+            let names = split_dotted(&name).ok_or_else(|| name_error(name_term))?;
+            let base = match target_term.get_type() {
+                TermType::Atom | TermType::Binary => {
+                    kwarg_name(target_term).unwrap_or_else(|| describe(&target))
                 }
-            }
-            result
+                _ => describe(&target),
+            };
+            let path = format!("{base}.{name}");
+            get_attrs(target, &names, 0, &base, &path)?
         }
-    } else {
-        return Err(bad_request(request));
+        Request::Resolve(_, path_term) => {
+            let path = kwarg_name(path_term).ok_or_else(|| name_error(path_term))?;
+            resolve_path(py, globals, &path)?
+        }
+        Request::Value(_, value) => dec.decode(value)?,
+        Request::Eval(_, code, vars) => run_code(py, state, &dec, globals, code, vars, "eval")?,
+        Request::Exec(_, code, vars) => run_code(py, state, &dec, globals, code, vars, "exec")?,
     };
     let mut enc = Encoder2 {
         env,
@@ -267,6 +192,46 @@ fn run<'a, 'py>(
         opts,
     };
     enc.encode(&result).map_err(Failure::Result)
+}
+
+/// `eval` or `exec` of `code` in `globals`, with `vars` bound.
+fn run_code<'py, 'a>(
+    py: Python<'py>,
+    state: &mut WorkerState,
+    dec: &Decoder<'py, '_>,
+    globals: &Bound<'py, PyDict>,
+    code: Term<'a>,
+    vars: Term<'a>,
+    mode: &'static str,
+) -> Result<Bound<'py, PyAny>, Failure<'a>> {
+    let code = code_text(code)?;
+    let compiled = compiled_code(py, state, code, mode)?;
+    let builtins = py.import("builtins")?;
+    let vars = decode_vars(dec, vars)?;
+    if vars.is_empty() {
+        return Ok(builtins.call_method1(mode, (compiled, globals))?);
+    }
+    // Vars live in a copy of the namespace, seen by the whole code (lambdas
+    // and comprehensions too) but never by another call: the namespace is
+    // shared, and concurrent calls must not see each other's Vars, nor keep
+    // them alive. What `exec` defines is copied back.
+    let scope = globals.copy()?;
+    for (name, value) in &vars {
+        scope.set_item(name, value)?;
+    }
+    let result = builtins.call_method1(mode, (compiled, &scope))?;
+    if mode == "exec" {
+        for (name, value) in scope.iter() {
+            let is_var = name
+                .extract::<String>()
+                .is_ok_and(|n| vars.iter().any(|(v, _)| *v == n));
+            let unchanged = globals.get_item(&name)?.is_some_and(|old| old.is(&value));
+            if !is_var && !unchanged {
+                globals.set_item(name, value)?;
+            }
+        }
+    }
+    Ok(result)
 }
 
 fn name_error(term: Term<'_>) -> Failure<'_> {

@@ -1,10 +1,13 @@
-//! Python object -> Erlang term, following the table in DESIGN.md.
-//!
-//! Exact types map to values; everything else (subclasses included, so that
+//! Python object -> Erlang term, following the conversion table of the
+//! README ("Types"): `int` to an integer, `float` to a float (NaN and the
+//! infinities to `nan`, `inf`, `'-inf'`), `str` to a UTF-8 binary (or a
+//! charlist), `bytes` and `bytearray` to binaries, `list` to a list,
+//! `tuple` to a tuple, `dict` to a map, `bool` to `true`/`false`, `None` to
+//! `undefined`, `beam.Atom`, `beam.Pid` and `beam.Ref` to what they stand
+//! for. Exact types map to values; everything else (subclasses included, so that
 //! an `OrderedDict` or a named tuple keeps its type) becomes an object
 //! handle `{'$py', TypeName, Resource}`.
 
-use num_bigint::BigInt;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyString, PyTuple, PyType};
@@ -12,6 +15,7 @@ use rustler::types::binary::NewBinary;
 use rustler::{Atom, Encoder, Env, Term};
 
 use crate::atoms;
+use crate::bigint;
 use crate::conversions;
 use crate::handle::PyHandle;
 use crate::runtime::BeamTypes;
@@ -161,13 +165,12 @@ impl<'a, 'py> Encoder2<'a, 'py, '_> {
         if overflow == 0 {
             return Ok((v as i64).encode(self.env));
         }
-        // Beyond 64 bits: through the two's complement bytes.
-        let nbytes = obj.call_method0("bit_length")?.extract::<usize>()? / 8 + 1;
-        let kwargs = PyDict::new(self.py);
-        kwargs.set_item("signed", true)?;
-        let bytes = obj.call_method("to_bytes", (nbytes, "little"), Some(&kwargs))?;
-        let bytes = bytes.cast::<PyBytes>().map_err(PyErr::from)?;
-        Ok(BigInt::from_signed_bytes_le(bytes.as_bytes()).encode(self.env))
+        // Beyond 64 bits; beyond Erlang's integer limit, no term.
+        let big: num_bigint::BigInt = obj.extract()?;
+        bigint::to_term(self.env, &big).ok_or_else(|| EncodeError::Result {
+            why: atoms::int_too_big(),
+            obj: obj.clone().unbind(),
+        })
     }
 
     fn encode_str(&mut self, obj: &Bound<'py, PyAny>) -> Result<Term<'a>, EncodeError> {

@@ -1,15 +1,21 @@
-//! Erlang term -> Python object, following the table in DESIGN.md.
+//! Erlang term -> Python object, following the conversion table of the
+//! README ("Types"): integers to `int`, floats to `float`, UTF-8 binaries
+//! to `str` and other binaries to `bytes`, lists to `list`, tuples to
+//! `tuple`, maps to `dict`, `true`/`false` to `bool`, `undefined` to
+//! `None`, other atoms to `beam.Atom`, pids and references to `beam.Pid` and
+//! `beam.Ref`, an object handle to its object; funs, ports and bitstrings
+//! that are not binaries have no counterpart (`{py_badarg, Why, Term}`).
 //!
 //! Runs on a worker thread with the GIL held. Recursive, with an explicit
 //! depth limit so that a hostile term cannot overflow the stack.
 
-use num_bigint::BigInt;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyFloat, PyString, PyTuple};
 use pyo3::{ffi, IntoPyObjectExt};
 use rustler::{Atom, Binary, ResourceArc, Term, TermType};
 
 use crate::atoms;
+use crate::bigint;
 use crate::conversions;
 use crate::handle::PyHandle;
 use crate::runtime::BeamTypes;
@@ -74,9 +80,9 @@ impl<'py> Decoder<'py, '_> {
         match term.get_type() {
             TermType::Integer => match term.decode::<i64>() {
                 Ok(i) => Ok(i.into_bound_py_any(py)?),
-                Err(_) => match term.decode::<BigInt>() {
-                    Ok(big) => Ok(bigint_to_py(py, &big)?),
-                    Err(_) => badarg(atoms::unsupported_term(), term),
+                Err(_) => match bigint::from_term(term) {
+                    Some(big) => Ok(big.into_bound_py_any(py)?),
+                    None => badarg(atoms::unsupported_term(), term),
                 },
             },
             TermType::Float => match term.decode::<f64>() {
@@ -269,15 +275,6 @@ impl<'py> Decoder<'py, '_> {
         let bytes = PyBytes::new(self.py, etf.as_slice());
         Ok(class.bind(self.py).call1((bytes,))?)
     }
-}
-
-/// Integers beyond 64 bits, through their two's complement bytes.
-fn bigint_to_py<'py>(py: Python<'py>, big: &BigInt) -> PyResult<Bound<'py, PyAny>> {
-    let bytes = PyBytes::new(py, &big.to_signed_bytes_le());
-    let kwargs = pyo3::types::PyDict::new(py);
-    kwargs.set_item("signed", true)?;
-    py.get_type::<pyo3::types::PyInt>()
-        .call_method("from_bytes", (bytes, "little"), Some(&kwargs))
 }
 
 /// Keyword arguments: `[]`, a proplist of `{Key, Value}` or a map, keys

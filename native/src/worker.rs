@@ -1,32 +1,38 @@
-//! Worker threads: each is an OS thread with a long-lived Python thread
-//! state and its own `__main__`-like globals. It takes jobs from its own
-//! queue (calls aimed at this worker) and from the shared queue (calls any
-//! worker may serve).
+//! Worker threads: the life of one OS thread that runs Python for Erlang
+//! callers, and how it runs a job.
 //!
-//! A job is an Erlang request copied into an owned environment. The worker
-//! decodes it with the GIL held, runs it, encodes the result into the same
-//! environment and sends `{Ref, Result}` to the caller with `enif_send`.
-//! Python never runs on a scheduler thread.
+//! A worker has a long-lived Python thread state (`PyThread`) and caches
+//! (`WorkerState`). It takes jobs from its own queue, then from the shared
+//! one (`queue` holds the idle/spin/park protocol), runs them in batches
+//! under one GIL hold, and answers each caller with `{Ref, Result}` sent
+//! from this thread. Python never runs on a BEAM scheduler thread.
+//!
+//! Life: `start` spawns the thread and waits until its Python state is
+//! ready; the worker lives until its resource is dropped, `stop_worker` is
+//! called, or the owning Erlang process dies. When it leaves it answers
+//! what is still queued for it (`{py_worker_stopped, Id}`, or
+//! `{py_worker_down, Id}` when the owner died); the last worker to leave
+//! also answers the shared queue.
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
 
-use crossbeam_channel::{unbounded, Receiver, Sender, TryRecvError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
-use rustler::{Encoder, Env, LocalPid, Resource, ResourceArc, Term};
+use rustler::{Atom, Encoder, Env, LocalPid, NifMap, Resource, ResourceArc, Term};
 
 use crate::atoms;
 use crate::beam_native;
 use crate::error::PyNifError;
 use crate::housekeeper;
 use crate::job::Job;
-use crate::queue::{self, SharedQueue};
+use crate::py_thread::PyThread;
+use crate::queue::{self, Msg, WorkerQueue};
 use crate::request;
+use crate::runtime;
 use crate::to_erlang::TypeNames;
 
 /// Stack of a worker thread (conversions of deep terms grow theirs on
@@ -34,45 +40,40 @@ use crate::to_erlang::TypeNames;
 const WORKER_STACK: usize = 16 * 1024 * 1024;
 /// Jobs run back to back under one GIL hold before letting other threads in.
 const BATCH: usize = 64;
-/// How long an idle worker spins on the shared queue before parking.
-/// Waking a parked thread costs tens of microseconds: more than a small
-/// call. The spinner yields its core every 64 rounds: on a machine whose
-/// cores the BEAM's schedulers need, a pure spin would preempt them for
-/// milliseconds (measured: dozens of long_schedule events per bench run).
-const SPIN: Duration = Duration::from_micros(20);
 
-pub const STATE_IDLE: u8 = 0;
-pub const STATE_BUSY: u8 = 1;
-pub const STATE_STOPPED: u8 = 2;
-
-enum Msg {
-    Job(Box<Job>),
-    Stop,
-}
+const STATE_IDLE: u8 = 0;
+const STATE_BUSY: u8 = 1;
+const STATE_STOPPED: u8 = 2;
 
 /// What the worker thread and Erlang callers share.
 pub struct WorkerShared {
+    /// The worker's id (the `id` of `worker_info/1`, and of
+    /// `{py_worker_down, Id}`).
     pub id: u64,
-    tx: Sender<Msg>,
+    queue: WorkerQueue,
     /// Id of the job now running (0: none): the target of interrupts.
-    pub running: AtomicU64,
+    running: AtomicU64,
     /// Python thread ident of the worker, target of interrupts.
-    pub py_ident: AtomicU64,
+    py_ident: AtomicU64,
     /// An interrupt exception may be pending in the worker thread.
-    pub interrupt_pending: AtomicBool,
-    pub state: AtomicU8,
+    interrupt_pending: AtomicBool,
+    state: AtomicU8,
     /// The owning Erlang process is gone: answer everything with an error.
-    pub owner_gone: AtomicBool,
-    pub calls: AtomicU64,
-    pub errors: AtomicU64,
-    /// False once the thread has left: pushes are refused from then on.
-    accepting: RwLock<bool>,
-    /// The worker thread, for unparking it.
-    thread: OnceLock<std::thread::Thread>,
-    /// The thread is parked or about to park.
-    pub parked: AtomicBool,
-    /// The worker is on the shared queue's idle list.
-    pub listed_idle: AtomicBool,
+    owner_gone: AtomicBool,
+    calls: AtomicU64,
+    errors: AtomicU64,
+}
+
+/// `py_nif:worker_info/1`.
+#[derive(NifMap)]
+#[rustler(encode)]
+pub struct WorkerInfo {
+    id: u64,
+    queue: usize,
+    state: Atom,
+    calls: u64,
+    errors: u64,
+    running: u64,
 }
 
 /// The Erlang-visible worker resource. Dropping the last reference stops
@@ -154,10 +155,9 @@ static NEXT_WORKER_ID: AtomicU64 = AtomicU64::new(1);
 /// Starts a worker thread and returns its resource, monitoring `owner`:
 /// the worker lives as long as that process.
 pub fn start(env: Env<'_>, owner: LocalPid) -> Result<ResourceArc<WorkerRes>, PyNifError> {
-    let (tx, rx) = unbounded();
     let shared = Arc::new(WorkerShared {
         id: NEXT_WORKER_ID.fetch_add(1, Ordering::Relaxed),
-        tx,
+        queue: WorkerQueue::default(),
         running: AtomicU64::new(0),
         py_ident: AtomicU64::new(0),
         interrupt_pending: AtomicBool::new(false),
@@ -165,19 +165,14 @@ pub fn start(env: Env<'_>, owner: LocalPid) -> Result<ResourceArc<WorkerRes>, Py
         owner_gone: AtomicBool::new(false),
         calls: AtomicU64::new(0),
         errors: AtomicU64::new(0),
-        accepting: RwLock::new(true),
-        thread: OnceLock::new(),
-        parked: AtomicBool::new(false),
-        listed_idle: AtomicBool::new(false),
     });
     let thread_shared = shared.clone();
     let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Result<(), String>>(1);
-    let handle = std::thread::Builder::new()
+    std::thread::Builder::new()
         .name(format!("py-worker-{}", shared.id))
         .stack_size(WORKER_STACK)
-        .spawn(move || thread_main(thread_shared, rx, ready_tx))
+        .spawn(move || thread_main(thread_shared, ready_tx))
         .map_err(|e| PyNifError::Spawn(e.to_string()))?;
-    let _ = shared.thread.set(handle.thread().clone());
     match ready_rx.recv() {
         Ok(Ok(())) => {
             let res = ResourceArc::new(WorkerRes { shared });
@@ -195,73 +190,95 @@ pub fn start(env: Env<'_>, owner: LocalPid) -> Result<ResourceArc<WorkerRes>, Py
 impl WorkerShared {
     /// Queues a job for this worker; gives it back when the worker stopped.
     pub fn push(&self, job: Box<Job>) -> Result<(), Box<Job>> {
-        {
-            // Held across the check and the send: `leave` cannot drain the
-            // queue in between, so no job is left there unanswered.
-            let accepting = match self.accepting.read() {
-                Ok(g) => g,
-                Err(p) => p.into_inner(),
-            };
-            if !*accepting || self.state.load(Ordering::Acquire) == STATE_STOPPED {
-                return Err(job);
-            }
-            self.tx
-                .send(Msg::Job(job))
-                .map_err(|e| match e.into_inner() {
-                    Msg::Job(job) => job,
-                    Msg::Stop => unreachable_stop(),
-                })?;
-        }
-        fence(Ordering::SeqCst);
-        if self.parked.load(Ordering::SeqCst) {
-            self.unpark();
-        }
-        Ok(())
-    }
-
-    pub fn unpark(&self) {
-        if let Some(thread) = self.thread.get() {
-            thread.unpark();
-        }
+        self.queue.push(job)
     }
 
     pub fn queue_len(&self) -> usize {
-        self.tx.len()
+        self.queue.len()
     }
 
+    /// Stops the worker once the jobs queued before are answered.
     pub fn stop(&self) {
-        if self.state.swap(STATE_STOPPED, Ordering::AcqRel) != STATE_STOPPED {
-            let _ = self.tx.send(Msg::Stop);
-            self.unpark();
+        if self.queue.stop() {
+            self.state.store(STATE_STOPPED, Ordering::Release);
+        }
+    }
+
+    pub fn info(&self) -> WorkerInfo {
+        WorkerInfo {
+            id: self.id,
+            queue: self.queue_len(),
+            state: match self.state.load(Ordering::Acquire) {
+                STATE_IDLE => atoms::idle(),
+                STATE_BUSY => atoms::busy(),
+                _ => atoms::stopped(),
+            },
+            calls: self.calls.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            running: self.running.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Raises `beam.Interrupted` in the worker thread if job `job_id` is
+    /// still running there. Called by the housekeeper with the GIL held, so
+    /// the job cannot finish meanwhile: the worker clears `running` and any
+    /// pending interrupt with the GIL held.
+    pub fn interrupt(&self, _py: Python<'_>, job_id: u64) {
+        if self.running.load(Ordering::Acquire) != job_id {
+            return;
+        }
+        let Ok(types) = runtime::beam_types() else {
+            return;
+        };
+        let ident = self.py_ident.load(Ordering::Acquire);
+        self.interrupt_pending.store(true, Ordering::Release);
+        // SAFETY: the GIL is held (`_py`); the exception type is a live type
+        // object; the ident is the worker's Python thread id.
+        unsafe {
+            ffi::PyThreadState_SetAsyncExc(ident as _, types.interrupted.as_ptr());
+        }
+    }
+
+    /// After a job: an interrupt aimed at it may not have fired yet; clear
+    /// it so that it cannot hit the next job.
+    fn clear_interrupt(&self, _py: Python<'_>) {
+        if self.interrupt_pending.swap(false, Ordering::AcqRel) {
+            // SAFETY: the GIL is held (`_py`); NULL clears the pending async
+            // exception of the worker's own thread.
+            unsafe {
+                ffi::PyThreadState_SetAsyncExc(
+                    self.py_ident.load(Ordering::Acquire) as _,
+                    std::ptr::null_mut(),
+                );
+            }
+        }
+    }
+
+    fn owner_gone(&self) -> bool {
+        self.owner_gone.load(Ordering::Acquire)
+    }
+
+    /// The error of a job that did not run, or whose owner died meanwhile.
+    fn not_run_reason(&self) -> (Atom, u64) {
+        if self.owner_gone() {
+            (atoms::py_worker_down(), self.id)
+        } else {
+            (atoms::py_worker_stopped(), self.id)
         }
     }
 }
 
-/// `push` only ever sends jobs, so a failed send gives a job back.
-fn unreachable_stop() -> Box<Job> {
-    panic!("py_nif: a Stop message came back from a job send")
-}
-
-fn thread_main(
-    shared: Arc<WorkerShared>,
-    rx: Receiver<Msg>,
-    ready: crossbeam_channel::Sender<Result<(), String>>,
-) {
-    let shared_queue = queue::get();
-    // SAFETY: the interpreter is initialised before any worker starts
-    // (nifs::start_worker checks it). PyGILState_Ensure creates this
-    // thread's Python thread state, kept for the thread's whole life.
-    let gstate = unsafe { ffi::PyGILState_Ensure() };
-    // SAFETY: the GIL is held by this thread (just ensured).
-    let py = unsafe { Python::assume_attached() };
-    let setup = (|| -> PyResult<WorkerState> {
+fn thread_main(shared: Arc<WorkerShared>, ready: crossbeam_channel::Sender<Result<(), String>>) {
+    shared.queue.bind_thread();
+    let shared_queue = queue::shared();
+    // Declared first, dropped last: the thread's Python state outlives
+    // everything that holds Python objects.
+    let _py_thread = PyThread::new();
+    let setup = Python::attach(|py| -> PyResult<WorkerState> {
         let ident: u64 = py.import("_thread")?.call_method0("get_ident")?.extract()?;
         shared.py_ident.store(ident, Ordering::Release);
         WorkerState::new(py)
-    })();
-    // SAFETY: releases the GIL held since PyGILState_Ensure, keeping the
-    // thread state for later re-attachment.
-    let saved = unsafe { ffi::PyEval_SaveThread() };
+    });
     let mut state = match setup {
         Ok(state) => state,
         Err(e) => {
@@ -269,23 +286,20 @@ fn thread_main(
             return;
         }
     };
-    match shared_queue.live.write() {
-        Ok(mut live) => *live += 1,
-        Err(p) => *p.into_inner() += 1,
-    }
+    shared_queue.join();
     let _ = ready.send(Ok(()));
 
     let mut stopping = false;
     while !stopping {
-        let first = match next_message(&shared, &rx, shared_queue) {
-            Some(Msg::Job(job)) => job,
-            Some(Msg::Stop) | None => break,
+        let first = match shared.queue.next(shared_queue) {
+            Msg::Job(job) => job,
+            Msg::Stop => break,
         };
         Python::attach(|py| {
             shared.state.store(STATE_BUSY, Ordering::Release);
             run_job(py, &shared, &mut state, first);
             for _ in 1..BATCH {
-                match try_next(&rx, shared_queue) {
+                match shared.queue.try_next(shared_queue) {
                     Some(Msg::Job(job)) => run_job(py, &shared, &mut state, job),
                     Some(Msg::Stop) => {
                         stopping = true;
@@ -295,223 +309,89 @@ fn thread_main(
                 }
             }
             state.trim_caches();
-            if shared.state.load(Ordering::Acquire) == STATE_BUSY {
-                shared.state.store(STATE_IDLE, Ordering::Release);
-            }
+            // Back to idle, unless stopped meanwhile.
+            let _ = shared.state.compare_exchange(
+                STATE_BUSY,
+                STATE_IDLE,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
         });
     }
-    leave(&shared, &rx, shared_queue, &mut state);
-    // SAFETY: re-attach the thread state saved above, then release it with
-    // the matching PyGILState_Release, which deletes it.
-    unsafe {
-        ffi::PyEval_RestoreThread(saved);
-        drop(state);
-        ffi::PyGILState_Release(gstate);
-    }
+    leave(&shared, state);
 }
 
 /// The worker leaves: it answers what is still queued for it; the last
-/// worker to leave also answers the shared queue.
-fn leave(
-    shared: &Arc<WorkerShared>,
-    rx: &Receiver<Msg>,
-    shared_queue: &SharedQueue,
-    state: &mut WorkerState,
-) {
+/// worker to leave also answers the shared queue. A stop runs those jobs;
+/// an owner's death refuses them (`run_job` checks).
+fn leave(shared: &Arc<WorkerShared>, mut state: WorkerState) {
     shared.state.store(STATE_STOPPED, Ordering::Release);
-    let mut accepting = match shared.accepting.write() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
-    };
-    *accepting = false;
-    drop(accepting);
-    while let Ok(msg) = rx.try_recv() {
-        if let Msg::Job(job) = msg {
-            reply_not_run(shared, job);
-        }
-    }
-    let last = {
-        let mut live = match shared_queue.live.write() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        *live = live.saturating_sub(1);
-        *live == 0
-    };
-    // The last worker answers what the shared queue accepted. No job can
-    // arrive any more (pushes see no live worker), and the lock is not
-    // held meanwhile: submitters run on schedulers. A stop runs them; an
-    // owner's death refuses them (run_job checks).
-    if last {
-        Python::attach(|py| {
-            while let Some(job) = shared_queue.try_take() {
-                run_job(py, shared, state, job);
-            }
-        });
-    }
-}
-
-/// A message without waiting: this worker's own queue first.
-fn try_next(rx: &Receiver<Msg>, shared_queue: &SharedQueue) -> Option<Msg> {
-    match rx.try_recv() {
-        Ok(msg) => return Some(msg),
-        Err(TryRecvError::Disconnected) => return Some(Msg::Stop),
-        Err(TryRecvError::Empty) => {}
-    }
-    shared_queue.try_take().map(Msg::Job)
-}
-
-/// The next message: spins for a moment when no other worker spins, then
-/// parks until a submitter unparks it (see `queue` for the protocol).
-fn next_message(
-    shared: &Arc<WorkerShared>,
-    rx: &Receiver<Msg>,
-    shared_queue: &SharedQueue,
-) -> Option<Msg> {
-    loop {
-        if let Some(msg) = try_next(rx, shared_queue) {
-            return Some(msg);
-        }
-        if shared_queue.try_become_spinner() {
-            let found = spin(rx, shared_queue);
-            shared_queue.stop_spinning();
-            if found.is_some() {
-                return found;
-            }
-            if let Some(msg) = try_next(rx, shared_queue) {
-                return Some(msg);
-            }
-        }
-        shared.parked.store(true, Ordering::SeqCst);
-        shared_queue.list_idle(shared);
-        if let Some(msg) = try_next(rx, shared_queue) {
-            shared.parked.store(false, Ordering::SeqCst);
-            return Some(msg);
-        }
-        std::thread::park();
-        shared.parked.store(false, Ordering::SeqCst);
-    }
-}
-
-fn spin(rx: &Receiver<Msg>, shared_queue: &SharedQueue) -> Option<Msg> {
-    let start = Instant::now();
-    let mut n = 0u32;
-    loop {
-        if let Some(msg) = try_next(rx, shared_queue) {
-            return Some(msg);
-        }
-        n = n.wrapping_add(1);
-        if n.is_multiple_of(64) {
-            if start.elapsed() > SPIN {
-                return None;
-            }
-            std::thread::yield_now();
-        } else {
-            std::hint::spin_loop();
-        }
-    }
-}
-
-/// Answers a job that will not run: `{py_worker_down, Id}` when the
-/// owner died, `{py_worker_stopped, Id}` when the worker was stopped.
-fn reply_not_run(shared: &WorkerShared, mut job: Box<Job>) {
-    let caller = job.caller;
-    let why = if shared.owner_gone.load(Ordering::Acquire) {
-        atoms::py_worker_down()
-    } else {
-        atoms::py_worker_stopped()
-    };
-    let reference = job.reference.clone();
-    let id = shared.id;
-    let send = |env_job: &mut Job| {
-        let _ = env_job.env.send_and_clear(&caller, |env| {
-            let err = (atoms::error(), (why, id)).encode(env);
-            (reference.load(env), err).encode(env)
-        });
-    };
-    match job.cell.clone() {
-        Some(cell) => cell.finish(|| send(&mut job)),
-        None => send(&mut job),
-    }
-}
-
-fn run_job(py: Python<'_>, shared: &Arc<WorkerShared>, state: &mut WorkerState, mut job: Box<Job>) {
-    if shared.owner_gone.load(Ordering::Acquire) {
+    for job in shared.queue.close() {
         reply_not_run(shared, job);
-        return;
     }
-    if let Some(cell) = &job.cell {
-        if !cell.start(shared, job.id) {
-            // Its caller already gave up: skip it, and send nothing.
-            return;
+    let shared_queue = queue::shared();
+    let last = shared_queue.leave();
+    Python::attach(|py| {
+        if last {
+            while let Some(job) = shared_queue.try_take() {
+                run_job(py, shared, &mut state, job);
+            }
         }
+        // Python objects are dropped with the GIL held.
+        drop(state);
+    });
+}
+
+/// Answers a job that will not run.
+fn reply_not_run(shared: &WorkerShared, job: Box<Job>) {
+    let reason = shared.not_run_reason();
+    let message = job.env.run(|env| {
+        let reply = (atoms::error(), reason).encode(env);
+        job.env.save((job.reference.load(env), reply))
+    });
+    job.reply(message);
+}
+
+/// Runs one job and answers its caller.
+fn run_job(py: Python<'_>, shared: &Arc<WorkerShared>, state: &mut WorkerState, job: Box<Job>) {
+    if shared.owner_gone() {
+        return reply_not_run(shared, job);
+    }
+    if !job.start(shared) {
+        // Its caller already gave up: skip it, and send nothing.
+        return job.recycle();
     }
     // Counted before it shows as running: whoever sees it running sees it
     // counted.
     shared.calls.fetch_add(1, Ordering::Relaxed);
     shared.running.store(job.id, Ordering::Release);
-    let predecoded = job.predecoded.take();
     beam_native::set_current_caller(Some(job.caller));
-    let message = job.env.run(|env| -> rustler::sys::ErlNifTerm {
-        let req = job.request.load(env);
-        let result = match catch_unwind(AssertUnwindSafe(|| {
-            request::execute(py, env, state, req, predecoded, job.context.as_deref())
-        })) {
-            Ok(term) => term,
-            Err(panic) => panic_term(env, panic),
+    let message = job.env.run(|env| {
+        let request = job.request.load(env);
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            request::execute(py, env, state, request, job.context.as_deref())
+        }))
+        .unwrap_or_else(|panic| Err(panic_reason(env, panic)));
+        let reply = match outcome {
+            _ if shared.owner_gone() => {
+                shared.errors.fetch_add(1, Ordering::Relaxed);
+                (atoms::error(), shared.not_run_reason()).encode(env)
+            }
+            Ok(value) => (atoms::ok(), value).encode(env),
+            Err(reason) => {
+                shared.errors.fetch_add(1, Ordering::Relaxed);
+                (atoms::error(), reason).encode(env)
+            }
         };
-        let result = if shared.owner_gone.load(Ordering::Acquire) {
-            (atoms::error(), (atoms::py_worker_down(), shared.id)).encode(env)
-        } else {
-            result
-        };
-        if is_error(env, result) {
-            shared.errors.fetch_add(1, Ordering::Relaxed);
-        }
-        (job.reference.load(env), result).encode(env).as_c_arg()
+        job.env.save((job.reference.load(env), reply))
     });
     beam_native::set_current_caller(None);
     shared.running.store(0, Ordering::Release);
-    if shared.interrupt_pending.swap(false, Ordering::AcqRel) {
-        // An interrupt aimed at this job may not have fired yet: clear it so
-        // that it cannot hit the next job.
-        // SAFETY: we hold the GIL; NULL clears the pending async exception.
-        unsafe {
-            ffi::PyThreadState_SetAsyncExc(
-                shared.py_ident.load(Ordering::Acquire) as _,
-                std::ptr::null_mut(),
-            );
-        }
-    }
-    let send = || {
-        job.env.run(|env| {
-            // SAFETY: `message` was built in this very environment, which has
-            // not been cleared since; the caller pid is a valid local pid.
-            unsafe {
-                rustler::sys::enif_send(
-                    std::ptr::null_mut(),
-                    job.caller.as_c_arg(),
-                    env.as_c_arg(),
-                    message,
-                );
-            }
-        });
-    };
-    match &job.cell {
-        Some(cell) => cell.finish(send),
-        None => send(),
-    }
-    job.recycle();
+    shared.clear_interrupt(py);
+    job.reply(message);
 }
 
-fn is_error<'a>(env: Env<'a>, result: Term<'a>) -> bool {
-    rustler::types::tuple::get_tuple(result)
-        .ok()
-        .and_then(|t| t.first().copied())
-        .is_some_and(|tag| tag == atoms::error().to_term(env))
-}
-
-fn panic_term<'a>(env: Env<'a>, panic: Box<dyn std::any::Any + Send>) -> Term<'a> {
+fn panic_reason<'a>(env: Env<'a>, panic: Box<dyn std::any::Any + Send>) -> Term<'a> {
     let text = if let Some(s) = panic.downcast_ref::<String>() {
         s.clone()
     } else if let Some(s) = panic.downcast_ref::<&'static str>() {
@@ -519,5 +399,5 @@ fn panic_term<'a>(env: Env<'a>, panic: Box<dyn std::any::Any + Send>) -> Term<'a
     } else {
         "unknown panic".to_string()
     };
-    (atoms::error(), (atoms::py_worker_panic(), text)).encode(env)
+    (atoms::py_worker_panic(), text).encode(env)
 }
