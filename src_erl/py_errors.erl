@@ -63,8 +63,9 @@
       | unsupported_fun | unsupported_port | unsupported_bitstring | unsupported_term.
 %% Why an argument has no Python counterpart, or cannot be used.
 
--type badresult_why() :: too_deep | duplicate_key.
-%% Why a result cannot be a term (nested too deep; two keys equal as terms).
+-type badresult_why() :: too_deep | duplicate_key | int_too_big.
+%% Why a result cannot be a term (nested too deep; two keys equal as terms;
+%% an int beyond Erlang's integer limit, about 2^25 bits).
 
 -type control_error() ::
         {bad_config, Setting :: atom(), Value :: term(), Why :: string()}
