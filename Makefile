@@ -70,7 +70,7 @@ lfe-repl:
 	@$(MAKE) --no-print-directory build
 	lfe -pa $(EBIN) -erl_eval 'case py:start() of ok -> ok; E -> io:format("(py:start) -> ~p~n", [E]) end.'
 
-bench: extra
+bench: extra $(TEST_VENV)/bin/python
 	erl -noshell -pa $(EBIN) -pa $(EXTRA) -eval 'py_bench:main(), halt().'
 
 check: build

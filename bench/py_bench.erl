@@ -8,6 +8,12 @@
 
 -spec main() -> ok.
 main() ->
+    %% numpy for the array figures: the test virtualenv's, when there.
+    _ = application:load(py),
+    %% OpenBLAS's own threads would spin beside the workers.
+    os:getenv("OPENBLAS_NUM_THREADS") =:= false andalso os:putenv("OPENBLAS_NUM_THREADS", "1"),
+    Site = filelib:wildcard("_build/test-venv/lib/python3*/site-packages"),
+    ok = application:set_env(py, python_path, [filename:absname(S) || S <- Site]),
     ok = py:start(),
     io:format("py benchmark (OTP ~s, Python ~s, ~b schedulers, ~b workers)~n",
               [erlang:system_info(otp_release), python_version(),
@@ -21,9 +27,13 @@ main() ->
     concurrent_callers(8),
     big_list(),
     big_binary(),
+    big_map(),
+    numpy_round_trip(),
     Events = stop_long_schedule_monitor(Monitor),
     py_bench_state:run(),
-    io:format("long_schedule events (>1 ms) during the run: ~b~n", [Events]),
+    io:format("long_schedule events (>1 ms) during the run: ~b~n", [length(Events)]),
+    [io:format("  long_schedule ~b ms in ~p, out ~p (~p)~n", [T, In, Out, Who])
+     || {Who, T, In, Out} <- Events],
     parallel_and_distributed(),
     ok.
 
@@ -73,14 +83,58 @@ big_list() ->
                    [], [{return, handle}]),
     Out = best_of(5, fun() -> [0 | _] = py:value(Held) end),
     Made = best_of(5, fun() -> [0 | _] = py:func(builtins, list, [py:func(builtins, range, [1000000], [], [{return, handle}])]) end),
-    io:format("1M-integer list: in ~.1f ms, out ~.1f ms (~.1f ms with Python making it) (best of 5)~n",
-              [In / 1.0e6, Out / 1.0e6, Made / 1.0e6]).
+    %% The floor: Python alone making (and freeing) 1M ints in a list.
+    PyAlone = py:eval(<<"min(__import__('timeit').repeat('list(range(1000000))', number=1, repeat=5)) * 1000">>),
+    io:format("1M-integer list: in ~.1f ms, out ~.1f ms (~.1f ms with Python making it; "
+              "Python alone makes one in ~.1f ms) (best of 5)~n",
+              [In / 1.0e6, Out / 1.0e6, Made / 1.0e6, PyAlone]).
 
 big_binary() ->
     Bin = binary:copy(<<"0123456789">>, 1000000),
     In = best_of(5, fun() -> 10000000 = py:func(builtins, len, [Bin]) end),
     Out = best_of(5, fun() -> <<"0", _/binary>> = py:func(operator, mul, [<<"0123456789">>, 1000000]) end),
-    io:format("10 MB binary: in ~.1f ms, out ~.1f ms (best of 5)~n", [In / 1.0e6, Out / 1.0e6]).
+    io:format("10 MB binary (copied, as str): in ~.1f ms, out ~.1f ms with Python making it (best of 5)~n",
+              [In / 1.0e6, Out / 1.0e6]),
+    %% No copy: a memoryview over the binary; a bytes object kept by Python.
+    Shared = best_of(5, fun() -> 10000000 = py:func(builtins, len, [py:buffer(Bin)]) end),
+    py:exec(<<"bench_bytes = b'0123456789' * 1000000">>),
+    Back = best_of(5, fun() -> <<"0", _/binary>> = py:eval(<<"bench_bytes">>) end),
+    Small = best_of(5, fun() -> 2 = py:eval(<<"2">>) end),
+    io:format("10 MB binary, no copy: in (py:buffer/1) ~.3f ms, out (bytes) ~.3f ms; "
+              "a call returning 2: ~.3f ms (best of 5)~n",
+              [Shared / 1.0e6, Back / 1.0e6, Small / 1.0e6]).
+
+%% A 100,000-key dict (string keys, integer values) out as a map and in,
+%% beside maps:from_list/1 of the same pairs in this VM.
+big_map() ->
+    N = 100000,
+    Pairs = [{integer_to_binary(I), I} || I <- lists:seq(1, N)],
+    Map = maps:from_list(Pairs),
+    py:exec(<<"bench_dict = {str(i): i for i in range(1, 100001)}">>),
+    Map = py:eval(<<"bench_dict">>),
+    Out = best_of(5, fun() -> N = map_size(py:eval(<<"bench_dict">>)) end),
+    In = best_of(5, fun() -> N = py:func(builtins, len, [Map]) end),
+    FromList = best_of(5, fun() -> N = map_size(maps:from_list(Pairs)) end),
+    IntMap = maps:from_list([{I, I} || I <- lists:seq(1, N)]),
+    py:exec(<<"bench_idict = {i: i for i in range(1, 100001)}">>),
+    IntOut = best_of(5, fun() -> N = map_size(py:eval(<<"bench_idict">>)) end),
+    IntIn = best_of(5, fun() -> N = py:func(builtins, len, [IntMap]) end),
+    io:format("100k-key map, binary keys: out ~.1f ms, in ~.1f ms "
+              "(maps:from_list of the pairs: ~.1f ms); integer keys: out ~.1f ms, in ~.1f ms (best of 5)~n",
+              [Out / 1.0e6, In / 1.0e6, FromList / 1.0e6, IntOut / 1.0e6, IntIn / 1.0e6]).
+
+%% The README's example: 1M float64 from Erlang to numpy, a computation,
+%% and the result back, without a copy either way.
+numpy_round_trip() ->
+    case catch py:exec(<<"import numpy as np\nimport beam">>) of
+        undefined ->
+            Floats = << <<(float(X)):64/float-native>> || X <- lists:seq(1, 1000000) >>,
+            Code = <<"beam.share(np.sqrt(beam.ndarray(b, 'float64')) * 2)">>,
+            T = best_of(5, fun() -> <<_:8000000/binary>> = py:eval(Code, #{b => py:buffer(Floats)}) end),
+            io:format("1M float64 to numpy, sqrt(x) * 2, back: ~.2f ms (best of 5)~n", [T / 1.0e6]);
+        _ ->
+            io:format("1M float64 through numpy: skipped (no numpy; `make test` builds _build/test-venv)~n")
+    end.
 
 best_of(N, F) ->
     lists:min([begin
@@ -99,14 +153,17 @@ start_long_schedule_monitor() ->
     Pid = spawn(fun() ->
                         erlang:system_monitor(self(), [{long_schedule, 1}]),
                         Parent ! {self(), ready},
-                        count_events(0)
+                        count_events([])
                 end),
     receive {Pid, ready} -> Pid end.
 
-count_events(N) ->
+count_events(Events) ->
     receive
-        {monitor, _, long_schedule, _} -> count_events(N + 1);
-        {stop, From} -> From ! {self(), N}
+        {monitor, Who, long_schedule, Info} ->
+            Where = {Who, proplists:get_value(timeout, Info),
+                     proplists:get_value(in, Info), proplists:get_value(out, Info)},
+            count_events([Where | Events]);
+        {stop, From} -> From ! {self(), lists:reverse(Events)}
     end.
 
 stop_long_schedule_monitor(Pid) ->

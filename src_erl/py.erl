@@ -31,7 +31,7 @@
 -export([init/1, init/2, init/3, init/4,
          method/2, method/3, method/4, method/5, attr/2]).
 %% Raw pass-through and values
--export([pycall/2, pycall/3, repr/1, str/1, value/1, value/2]).
+-export([pycall/2, pycall/3, repr/1, str/1, value/1, value/2, buffer/1]).
 %% Source code
 -export([eval/1, eval/2, eval/3, exec/1, exec/2, exec/3]).
 %% Builtins and operators: the few written here; the others come from
@@ -323,6 +323,16 @@ value(Object) ->
 -spec value(term(), opts()) -> term().
 value(Object, Opts) ->
     run(py_request:value(Object), opts(Opts)).
+
+%% @doc `Binary' for Python as a read-only `memoryview' over the binary's
+%% own memory (no copy), where a plain binary would arrive as `str' or
+%% `bytes' (a copy). The marker `{'$py_buffer', Binary}' it returns can be
+%% passed anywhere a term is (arguments, `Vars' of eval, nested terms).
+-spec buffer(binary()) -> {'$py_buffer', binary()}.
+buffer(Binary) when is_binary(Binary) ->
+    {'$py_buffer', Binary};
+buffer(Other) ->
+    erlang:error({py_badarg, not_a_binary, Other}).
 
 %%% ------------------------------------------------------------------
 %%% Source code

@@ -16,7 +16,8 @@
 %%%               sent again (a few times); nothing else is resent
 %%%   remote      py_remote:call/3: erpc to serve/3 on that node, which
 %%%               runs the request there through call/2
-%%%   reply       {ok, V} -> V; {error, R} -> erlang:error(R)
+%%%   reply       {py_maps, Nodes}: its large maps built (complete/1);
+%%%               {ok, V} -> V; {error, R} -> erlang:error(R)
 %%% '''
 %%%
 %%% Awaiting a job aimed at one worker (contexts included) watches that
@@ -27,7 +28,7 @@
 %%% @end
 -module(py_engine).
 
--export([run/2, call/2, serve/3, submit/4]).
+-export([run/2, call/2, serve/3, submit/4, complete/1]).
 
 %% How many times a call is sent when its worker turns out to be stopping.
 -define(SUBMIT_TRIES, 4).
@@ -75,6 +76,21 @@ submit(Target, Ref, Request, Cancellable) ->
         big -> py_nif:submit_dirty(Target, Ref, Request, Cancellable);
         Other -> Other
     end.
+
+%% @doc A worker's reply made whole: `{py_maps, Nodes}' (a result with
+%% maps of more than 32 keys, which only a scheduler thread can build: see
+%% `native/src/map_build.rs') is built here, in the receiving process (on
+%% a dirty scheduler when large); other replies are returned as they are.
+%% The one place that knows about `py_maps'.
+-spec complete({ok, term()} | {error, term()} | {py_maps, tuple()}) ->
+          {ok, term()} | {error, term()}.
+complete({py_maps, Nodes}) ->
+    case py_nif:build_maps(Nodes) of
+        big -> py_nif:build_maps_dirty(Nodes);
+        Built -> Built
+    end;
+complete(Reply) ->
+    Reply.
 
 %%% Routing ------------------------------------------------------------------
 
@@ -207,6 +223,7 @@ give_up(Target, Ref, Job, Timeout) ->
 %% The NIF names a worker by its thread id: errors name it by pool id.
 ids({error, {py_worker_down, Thread}}) -> {error, {py_worker_down, py_pool:slot_of(Thread)}};
 ids({error, {py_worker_stopped, Thread}}) -> {error, {py_worker_stopped, py_pool:slot_of(Thread)}};
+ids({py_maps, _} = Deferred) -> complete(Deferred);
 ids(Reply) -> Reply.
 
 reply({ok, Value}) -> Value;

@@ -54,6 +54,7 @@
       | bad_request         %% a request the NIF cannot decode
       | bad_handle          %% a forged handle (no live object behind it)
       | not_a_handle        %% `py:release/1' of something else
+      | not_a_binary        %% `py:buffer/1' of something else
       | released_handle     %% a remote handle whose object was released
       | mixed_nodes         %% handles of two nodes in one call
       | handle_not_on_node  %% a local handle sent to another node

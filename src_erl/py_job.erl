@@ -21,10 +21,10 @@ run(Worker, Request, Timeout) ->
             Error;
         Job ->
             receive
-                {Ref, Reply} -> Reply
+                {Ref, Reply} -> py_engine:complete(Reply)
             after Timeout ->
                 case py_nif:cancel(Job) of
-                    replied -> receive {Ref, Reply} -> Reply end;
+                    replied -> receive {Ref, Reply} -> py_engine:complete(Reply) end;
                     cancelled -> {error, {py_timeout, Timeout}}
                 end
             end

@@ -7,12 +7,14 @@
 -export([init/1, start_worker/0, submit/4, submit_dirty/4, cancel/1,
          stop_worker/1, worker_info/1, queue_len/1, shared_queue_len/0, build_info/0,
          callback_reply/2, callback_reply_dirty/2, callback_watch/1,
-         context_new/2, context_close/1, job_where/1]).
+         context_new/2, context_close/1, job_where/1,
+         build_maps/1, build_maps_dirty/1]).
 
 -nifs([init/1, start_worker/0, submit/4, submit_dirty/4, cancel/1,
        stop_worker/1, worker_info/1, queue_len/1, shared_queue_len/0, build_info/0,
        callback_reply/2, callback_reply_dirty/2, callback_watch/1,
-       context_new/2, context_close/1, job_where/1]).
+       context_new/2, context_close/1, job_where/1,
+       build_maps/1, build_maps_dirty/1]).
 
 -on_load(load/0).
 
@@ -112,6 +114,16 @@ context_new(_Worker, _Owned) -> ?NOT_LOADED.
 %% @doc Closes a context: the objects its namespace held are released.
 -spec context_close(context()) -> ok.
 context_close(_Ctx) -> ?NOT_LOADED.
+
+%% @doc Builds the large maps of a `{py_maps, Nodes}' reply (a worker
+%% thread cannot make them) in the calling process: `{ok, Value}', or
+%% `{error, {py_badresult, duplicate_key, Handle}}'; `big' asks for
+%% {@link build_maps_dirty/1}.
+-spec build_maps(tuple()) -> {ok, term()} | {error, term()} | big.
+build_maps(_Nodes) -> ?NOT_LOADED.
+
+-spec build_maps_dirty(tuple()) -> {ok, term()} | {error, term()}.
+build_maps_dirty(_Nodes) -> ?NOT_LOADED.
 
 -spec build_info() -> #{libpython := binary(), python := binary(), started := boolean()}.
 build_info() -> ?NOT_LOADED.

@@ -20,6 +20,8 @@ rustler::atoms! {
     py_handle = "$py",
     py_value = "$py_value",
     py_bytes = "$py_bytes",
+    py_buffer = "$py_buffer",
+    py_maps,
     improper_list,
     unsupported_fun,
     unsupported_port,

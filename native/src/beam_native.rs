@@ -93,6 +93,7 @@ fn encode<'a>(py: Python<'_>, env: rustler::Env<'a>, obj: &Bound<'_, PyAny>) -> 
         types,
         type_names: &mut names,
         opts: Options::default(),
+        large_maps: crate::map_build::LargeMaps::InPlace,
     };
     enc.encode(obj).map_err(|e| match e {
         crate::to_erlang::EncodeError::Python(e) => e,
@@ -236,5 +237,6 @@ pub fn _beam_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(call, m)?)?;
     m.add_function(wrap_pyfunction!(self_pid, m)?)?;
     m.add_function(wrap_pyfunction!(conversions_changed, m)?)?;
+    crate::buffer::register(m)?;
     Ok(())
 }

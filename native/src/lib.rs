@@ -9,6 +9,7 @@
 mod atoms;
 mod beam_native;
 mod bigint;
+mod buffer;
 mod context;
 mod conversions;
 mod error;
@@ -16,7 +17,9 @@ mod exception;
 mod handle;
 mod housekeeper;
 mod job;
+mod map_build;
 mod nifs;
+mod numpy;
 mod py_thread;
 mod queue;
 mod request;

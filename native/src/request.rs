@@ -19,8 +19,8 @@
 //!
 //! The request is decoded here only, into `Request`, on the worker: the
 //! submitting NIF copies it without looking inside. Any other shape is
-//! `{py_badarg, bad_request, Request}`. The reply is `{ok, Value}` or
-//! `{error, Reason}`.
+//! `{py_badarg, bad_request, Request}`. The reply is `{ok, Value}`,
+//! `{py_maps, Nodes}` (see `map_build`) or `{error, Reason}`.
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyModule, PyString, PyTuple};
@@ -30,6 +30,7 @@ use rustler::{Binary, Encoder, Env, NifTaggedEnum, Term, TermType};
 use crate::atoms;
 use crate::context::ContextInner;
 use crate::exception::exception_term;
+use crate::map_build::LargeMaps;
 use crate::resolve::{describe, get_attrs, resolve_path, split_dotted};
 use crate::runtime::{self, BeamTypes};
 use crate::to_erlang::{EncodeError, Encoder2, Options};
@@ -98,8 +99,10 @@ fn bad_request(term: Term<'_>) -> Failure<'_> {
     })
 }
 
-/// Runs `request`: `Ok(Value)` or `Err(Reason)`, the reply being
-/// `{ok, Value}` or `{error, Reason}`.
+/// Runs `request`: `Ok(Reply)` or `Err(Reason)`, the reply being
+/// `Reply` (`{ok, Value}`, or `{py_maps, Nodes}` when the value has maps
+/// for the receiving process to build: see `map_build`) or
+/// `{error, Reason}`.
 pub fn execute<'a>(
     py: Python<'_>,
     env: Env<'a>,
@@ -138,6 +141,7 @@ fn failure_term<'a>(
                 types,
                 type_names: &mut state.type_names,
                 opts: Options::default(),
+                large_maps: LargeMaps::InPlace,
             };
             let handle = enc.handle(obj.bind(py));
             (atoms::py_badresult(), why, handle).encode(env)
@@ -161,6 +165,8 @@ fn run<'a, 'py>(
             let target = target_object(py, state, globals, &dec, target)?;
             let args = decode_args(&dec, args)?;
             let kwargs = decode_kwargs(&dec, kwargs)?;
+            // Large arguments are freed after the reply is sent.
+            state.after_reply.push(args.clone().into_any().unbind());
             target.call(args, kwargs.as_ref())?
         }
         Request::Getattr(_, target_term, name_term) => {
@@ -190,8 +196,14 @@ fn run<'a, 'py>(
         types,
         type_names: &mut state.type_names,
         opts,
+        large_maps: LargeMaps::deferred(),
     };
-    enc.encode(&result).map_err(Failure::Result)
+    let term = enc.encode(&result).map_err(Failure::Result)?;
+    // A result Python made (a large list...) is freed after the reply is
+    // sent, not while the caller waits.
+    state.after_reply.push(result.unbind());
+    // `{ok, Term}`, or `{py_maps, Nodes}` for the caller to finish.
+    Ok(enc.large_maps.reply(env, term))
 }
 
 /// `eval` or `exec` of `code` in `globals`, with `vars` bound.

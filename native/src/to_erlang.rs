@@ -16,8 +16,11 @@ use rustler::{Atom, Encoder, Env, Term};
 
 use crate::atoms;
 use crate::bigint;
+use crate::buffer;
 use crate::conversions;
 use crate::handle::PyHandle;
+use crate::map_build::{LargeMaps, KIND_LIST, KIND_MAP, KIND_TUPLE};
+use crate::numpy;
 use crate::runtime::BeamTypes;
 use crate::to_python::{MAX_DEPTH, STACK_RED_ZONE, STACK_SEGMENT};
 
@@ -64,6 +67,8 @@ pub struct Encoder2<'a, 'py, 's> {
     pub types: &'s BeamTypes,
     pub type_names: &'s mut TypeNames,
     pub opts: Options,
+    /// How maps of more than 32 keys are made (see `map_build`).
+    pub large_maps: LargeMaps,
 }
 
 impl<'a, 'py> Encoder2<'a, 'py, '_> {
@@ -121,7 +126,15 @@ impl<'a, 'py> Encoder2<'a, 'py, '_> {
             }
             if tp == &raw mut ffi::PyBytes_Type {
                 let bytes = obj.cast::<PyBytes>().map_err(PyErr::from)?;
+                if bytes.as_bytes().len() >= buffer::SHARE_MIN {
+                    return Ok(buffer::share_bytes(env, bytes));
+                }
                 return Ok(make_binary(env, bytes.as_bytes()));
+            }
+            if tp == &raw mut ffi::PyMemoryView_Type {
+                if let Some(term) = buffer::encode_memoryview(env, obj, false)? {
+                    return Ok(term);
+                }
             }
             if tp == &raw mut ffi::PyByteArray_Type {
                 let array = obj.cast::<PyByteArray>().map_err(PyErr::from)?;
@@ -149,11 +162,21 @@ impl<'a, 'py> Encoder2<'a, 'py, '_> {
                 return Ok(term);
             }
         }
+        if let Ok(shared) = obj.cast::<buffer::Shared>() {
+            if let Some(term) =
+                buffer::encode_memoryview(env, shared.get().view.bind(self.py), true)?
+            {
+                return Ok(term);
+            }
+        }
         if conversions::has_encoders() {
             if let Some(encoder) = conversions::encoder_for(self.py, self.types, &ty)? {
                 let value = encoder.call1((obj,))?;
                 return self.encode_at(&value, depth + 1);
             }
+        }
+        if let Some(number) = numpy::scalar(obj)? {
+            return self.encode_at(&number, depth + 1);
         }
         Ok(self.handle(obj))
     }
@@ -201,8 +224,32 @@ impl<'a, 'py> Encoder2<'a, 'py, '_> {
         self.too_deep(obj, depth)?;
         let list = obj.cast::<PyList>().map_err(PyErr::from)?;
         let mut terms: Vec<rustler::sys::ErlNifTerm> = Vec::with_capacity(list.len());
+        let mut links = Vec::new();
         for item in list.iter() {
+            // Small integers, the common bulk case, without the general
+            // dispatch (and its stack check).
+            // SAFETY: type check, then the conversion of an exact int;
+            // make_int64 in our env.
+            unsafe {
+                if ffi::Py_TYPE(item.as_ptr()) == &raw mut ffi::PyLong_Type {
+                    let mut overflow: std::os::raw::c_int = 0;
+                    let v = ffi::PyLong_AsLongLongAndOverflow(item.as_ptr(), &mut overflow);
+                    if overflow == 0 {
+                        terms.push(rustler::sys::enif_make_int64(self.env.as_c_arg(), v as i64));
+                        continue;
+                    }
+                }
+            }
+            let before = self.large_maps.count();
             terms.push(self.encode_at(&item, depth + 1)?.as_c_arg());
+            if self.large_maps.count() != before {
+                links.push((terms.len() - 1, self.large_maps.count() - 1));
+            }
+        }
+        if !links.is_empty() {
+            return Ok(self
+                .large_maps
+                .push(self.env, KIND_LIST, terms, links, None));
         }
         // SAFETY: every term was made in `self.env`; the array outlives the
         // call, which copies it into a new list.
@@ -226,8 +273,17 @@ impl<'a, 'py> Encoder2<'a, 'py, '_> {
         self.too_deep(obj, depth)?;
         let tuple = obj.cast::<PyTuple>().map_err(PyErr::from)?;
         let mut terms = Vec::with_capacity(tuple.len());
+        let mut links = Vec::new();
         for item in tuple.iter() {
+            let before = self.large_maps.count();
             terms.push(self.encode_at(&item, depth + 1)?);
+            if self.large_maps.count() != before {
+                links.push((terms.len() - 1, self.large_maps.count() - 1));
+            }
+        }
+        if !links.is_empty() {
+            let raw = terms.iter().map(|t| t.as_c_arg()).collect();
+            return Ok(self.large_maps.push(self.env, KIND_TUPLE, raw, links, None));
         }
         Ok(rustler::types::tuple::make_tuple(self.env, &terms))
     }
@@ -239,11 +295,40 @@ impl<'a, 'py> Encoder2<'a, 'py, '_> {
     ) -> Result<Term<'a>, EncodeError> {
         self.too_deep(obj, depth)?;
         let dict = obj.cast::<PyDict>().map_err(PyErr::from)?;
-        let mut keys = Vec::with_capacity(dict.len());
-        let mut values = Vec::with_capacity(dict.len());
+        let n = dict.len();
+        // Keys then values, as `enif_make_map_from_arrays` takes them.
+        let mut items: Vec<rustler::sys::ErlNifTerm> = vec![Default::default(); 2 * n];
+        let mut links = Vec::new();
+        let mut i = 0;
         for (k, v) in dict.iter() {
-            keys.push(self.encode_at(&k, depth + 1)?);
-            values.push(self.encode_at(&v, depth + 1)?);
+            if i == n {
+                // The dict grew under us (an encoder mutating it).
+                return Err(EncodeError::Python(
+                    pyo3::exceptions::PyRuntimeError::new_err(
+                        "dict changed size during conversion",
+                    ),
+                ));
+            }
+            for (slot, item) in [(i, &k), (n + i, &v)] {
+                let before = self.large_maps.count();
+                items[slot] = self.encode_at(item, depth + 1)?.as_c_arg();
+                if self.large_maps.count() != before {
+                    links.push((slot, self.large_maps.count() - 1));
+                }
+            }
+            i += 1;
+        }
+        if i != n {
+            return Err(EncodeError::Python(
+                pyo3::exceptions::PyRuntimeError::new_err("dict changed size during conversion"),
+            ));
+        }
+        if !links.is_empty() || (n > SMALL_MAP && self.large_maps.is_deferred()) {
+            // Built by the receiving process (see `map_build`).
+            let handle = self.handle(obj);
+            return Ok(self
+                .large_maps
+                .push(self.env, KIND_MAP, items, links, Some(handle)));
         }
         // Distinct Python keys can meet as one term ('a' and b'a' are both
         // <<"a">>): refuse rather than silently drop one.
@@ -251,14 +336,39 @@ impl<'a, 'py> Encoder2<'a, 'py, '_> {
             why: atoms::duplicate_key(),
             obj: obj.clone().unbind(),
         };
-        if keys.len() <= SMALL_MAP {
-            return Term::map_from_term_arrays(self.env, &keys, &values).map_err(|_| duplicate());
+        let env = self.env.as_c_arg();
+        if n <= SMALL_MAP {
+            let mut map = rustler::sys::ErlNifTerm::default();
+            // SAFETY: the items are terms of `self.env`; flat maps are made
+            // without scheduler memory, on any thread.
+            let ok = unsafe {
+                rustler::sys::enif_make_map_from_arrays(
+                    env,
+                    items.as_ptr(),
+                    items[n..].as_ptr(),
+                    n as _,
+                    &mut map,
+                )
+            };
+            if ok == 0 {
+                return Err(duplicate());
+            }
+            // SAFETY: made in `self.env` just above.
+            return Ok(unsafe { Term::new(self.env, map) });
         }
         // Larger maps are hash tries, which enif_make_map_from_arrays builds
         // with scheduler-local temporary memory: off a scheduler thread (the
-        // worker) that crashes the VM on OTP 25. Insert one by one instead.
+        // worker) that crashes the VM on OTP 25. Insert one by one instead
+        // (messages Python sends itself; replies defer them).
         let mut map = rustler::types::map::map_new(self.env);
-        for (k, v) in keys.into_iter().zip(values) {
+        for j in 0..n {
+            // SAFETY: terms of `self.env`.
+            let (k, v) = unsafe {
+                (
+                    Term::new(self.env, items[j]),
+                    Term::new(self.env, items[n + j]),
+                )
+            };
             if map.map_get(k).is_ok() {
                 return Err(duplicate());
             }
@@ -303,7 +413,23 @@ pub fn qualified_type_name(ty: &Bound<'_, PyType>) -> String {
     }
 }
 
+/// Binaries up to this size are made on the heap (ERL_ONHEAP_BIN_LIMIT).
+const HEAP_BINARY: usize = 64;
+
 pub fn make_binary<'a>(env: Env<'a>, bytes: &[u8]) -> Term<'a> {
+    if bytes.len() <= HEAP_BINARY {
+        // A heap binary is allocated with HAlloc, which in an env without
+        // a process takes a fragment of exactly its size when the current
+        // one is full: one malloc per string, and a message of as many
+        // fragments (measured: 3x the cost of the string). A 1-tuple
+        // (two words) goes through the env's own allocator, which leaves
+        // room for the next few hundred words.
+        let one = [atoms::ok().to_term(env).as_c_arg()];
+        // SAFETY: an array of one term of `env`; the tuple is dropped.
+        unsafe {
+            rustler::sys::enif_make_tuple_from_array(env.as_c_arg(), one.as_ptr(), 1);
+        }
+    }
     let mut bin = NewBinary::new(env, bytes.len());
     bin.as_mut_slice().copy_from_slice(bytes);
     let bin: rustler::Binary = bin.into();

@@ -116,6 +116,9 @@ pub struct WorkerState {
     pub type_names: TypeNames,
     /// Compiled `eval`/`exec` code, by source and mode.
     pub code: HashMap<(String, &'static str), Py<PyAny>>,
+    /// Objects of the running job (its arguments, its result) to drop once
+    /// the reply is sent: freeing a large one takes milliseconds.
+    pub after_reply: Vec<Py<PyAny>>,
 }
 
 const CACHE_LIMIT: usize = 4096;
@@ -132,6 +135,7 @@ impl WorkerState {
             names: HashMap::new(),
             type_names: HashMap::new(),
             code: HashMap::new(),
+            after_reply: Vec::new(),
         })
     }
 
@@ -377,7 +381,7 @@ fn run_job(py: Python<'_>, shared: &Arc<WorkerShared>, state: &mut WorkerState, 
                 shared.errors.fetch_add(1, Ordering::Relaxed);
                 (atoms::error(), shared.not_run_reason()).encode(env)
             }
-            Ok(value) => (atoms::ok(), value).encode(env),
+            Ok(reply) => reply,
             Err(reason) => {
                 shared.errors.fetch_add(1, Ordering::Relaxed);
                 (atoms::error(), reason).encode(env)
@@ -389,6 +393,7 @@ fn run_job(py: Python<'_>, shared: &Arc<WorkerShared>, state: &mut WorkerState, 
     shared.running.store(0, Ordering::Release);
     shared.clear_interrupt(py);
     job.reply(message);
+    state.after_reply.clear();
 }
 
 fn panic_reason<'a>(env: Env<'a>, panic: Box<dyn std::any::Any + Send>) -> Term<'a> {

@@ -9,17 +9,22 @@ the original term.
 :func:`send` sends a message to an Erlang process, :func:`call` runs an
 Erlang function and returns its result, :func:`self` is the Erlang process
 whose call is running. :func:`register_encoder` and
-:func:`register_decoder` add conversions of your own.
+:func:`register_decoder` add conversions of your own. :func:`share`,
+:func:`ndarray` and :class:`Binary` pass byte data (numpy arrays too)
+without a copy (see ``beam.buffers``).
 """
 
 import threading as _threading
 
 import _beam_native
 
+from .buffers import Binary, share, ndarray
+
 __all__ = [
     "Atom", "Pid", "Ref", "Interrupted", "ErlangError",
     "send", "call", "self", "register_encoder", "register_decoder",
     "unregister_encoder", "unregister_decoder",
+    "Binary", "share", "ndarray",
 ]
 
 

@@ -196,3 +196,32 @@ def failing_after(n):
 def thread_ident():
     import threading
     return threading.get_ident()
+
+
+# Byte data shared without a copy (py_data_tests).
+
+import ctypes as _ctypes
+
+
+class _PyBuffer(_ctypes.Structure):
+    _fields_ = [("buf", _ctypes.c_void_p), ("obj", _ctypes.c_void_p),
+                ("len", _ctypes.c_ssize_t), ("itemsize", _ctypes.c_ssize_t),
+                ("readonly", _ctypes.c_int), ("ndim", _ctypes.c_int),
+                ("format", _ctypes.c_char_p), ("shape", _ctypes.c_void_p),
+                ("strides", _ctypes.c_void_p), ("suboffsets", _ctypes.c_void_p),
+                ("internal", _ctypes.c_void_p)]
+
+
+def buffer_address(obj):
+    """Address of the memory a buffer object (bytes, memoryview...) exports."""
+    view = _PyBuffer()
+    get = _ctypes.pythonapi.PyObject_GetBuffer
+    get.argtypes = [_ctypes.py_object, _ctypes.POINTER(_PyBuffer), _ctypes.c_int]
+    release = _ctypes.pythonapi.PyBuffer_Release
+    release.argtypes = [_ctypes.POINTER(_PyBuffer)]
+    if get(obj, _ctypes.byref(view), 0) != 0:
+        raise BufferError("no buffer")
+    try:
+        return view.buf
+    finally:
+        release(_ctypes.byref(view))
