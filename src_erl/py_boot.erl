@@ -5,7 +5,8 @@
 %%% `os.environ': the BEAM's own environment is not touched from Erlang,
 %%% and the NIF has no environment API), then the site-packages of the
 %%% `venv' setting (with `site.addsitedir', so that `.pth' files work),
-%%% placed after the `python_path' entries and before the system's.
+%%% placed after the `python_path' entries and before the system's; then
+%%% where Python's output and logs go (see {@link py_output}).
 %%%
 %%% The set-up runs on a worker thread started for it and stopped after,
 %%% as plain calls: it binds no name in `__main__', which all workers share.
@@ -33,7 +34,7 @@ run(Config, Site, Front) ->
 
 setup(Worker, #{python_env := Env} = Config, Site, Front) ->
     case env(Worker, Env) of
-        ok -> site(Worker, Config, Site, Front);
+        ok -> then(site(Worker, Config, Site, Front), fun() -> py_output:setup(Worker, Config) end);
         {error, Why} -> {error, {bad_config, python_env, Env, Why}}
     end.
 

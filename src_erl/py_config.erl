@@ -13,7 +13,7 @@
 
 -export([load/0, defaults/0, publish/1, get/1, all/0]).
 
--export_type([config/0, scheduler/0, init_item/0, error/0]).
+-export_type([config/0, scheduler/0, init_item/0, output/0, error/0]).
 
 -type scheduler() :: shared | round_robin | random | least_loaded | keyed
                    | {module(), atom()}.
@@ -38,7 +38,15 @@
                     init := [init_item()],
                     max_restarts := non_neg_integer(),
                     restart_period := pos_integer(),
-                    shutdown_timeout := non_neg_integer()}.
+                    shutdown_timeout := non_neg_integer(),
+                    stdout := output(),
+                    stderr := output(),
+                    logging := logger | inherit}.
+
+-type output() :: caller | logger | inherit.
+%% Where Python's `sys.stdout'/`sys.stderr' go: to the group leader of the
+%% calling process, to `logger', or to the VM's file descriptors (see
+%% {@link py_output}).
 
 -type error() :: {bad_config, Setting :: atom(), Value :: term(), Why :: string()}.
 
@@ -59,7 +67,10 @@ specs() ->
      {init, [], fun init_items/1},
      {max_restarts, 10, fun non_neg_integer/1},
      {restart_period, 10, fun pos_integer/1},
-     {shutdown_timeout, 5000, fun non_neg_integer/1}].
+     {shutdown_timeout, 5000, fun non_neg_integer/1},
+     {stdout, caller, one_of([caller, logger, inherit])},
+     {stderr, caller, one_of([caller, logger, inherit])},
+     {logging, logger, one_of([logger, inherit])}].
 
 %% Settings of the original LFE py and what replaced them.
 renamed() ->

@@ -20,7 +20,9 @@
 %%%               {ok, V} -> V; {error, R} -> erlang:error(R)
 %%% '''
 %%%
-%%% Awaiting a job aimed at one worker (contexts included) watches that
+%%% Awaiting a job handles the call's output and log records, which come
+%%% before its reply (see {@link py_output}). Awaiting a job aimed at one
+%%% worker (contexts included) watches that
 %%% worker's owner process, so a worker that dies answers at once with
 %%% `{py_worker_down, Id}'; a timeout cancels the job (see
 %%% `py_nif:cancel/1') and tells the pool (stuck-job watch). Worker ids in
@@ -182,31 +184,68 @@ in_context(Context, Member, Request, Timeout) ->
 
 %% Waits for the reply of a job sent to `Target': `any' (the shared
 %% queue) or a pool member (calls aimed at a worker, contexts included).
+%% What the call prints or logs arrives before its reply, from the same
+%% thread, as `{Ref, {py_output, Event}}': handed to py_output as it comes
+%% (so a long call shows its progress), all of it before the call returns.
+%% A call that prints nothing never meets that clause.
 await(_Target, Ref, ok, infinity) ->
-    receive {Ref, Reply} -> ids(Reply) end;
+    reply_of(Ref);
 await(any, Ref, Job, Timeout) ->
-    receive
-        {Ref, Reply} -> ids(Reply)
-    after Timeout ->
-        give_up(any, Ref, Job, Timeout)
-    end;
+    await_any(Ref, Job, Timeout, deadline(Timeout));
 await(Member, Ref, Job, Timeout) ->
     %% The worker's owner process lives as long as the worker serves calls:
     %% if it dies, no reply may ever come (a thread blocked in C code).
     MRef = erlang:monitor(process, py_pool:owner(Member)),
+    await_member(Member, MRef, Ref, Job, Timeout, deadline(Timeout)).
+
+await_any(Ref, Job, Timeout, Deadline) ->
     receive
+        {Ref, {py_output, Event}} ->
+            ok = py_output:event(Event),
+            await_any(Ref, Job, Timeout, Deadline);
+        {Ref, Reply} ->
+            ids(Reply)
+    after left(Deadline) ->
+        give_up(any, Ref, Job, Timeout)
+    end.
+
+await_member(Member, MRef, Ref, Job, Timeout, Deadline) ->
+    receive
+        {Ref, {py_output, Event}} ->
+            ok = py_output:event(Event),
+            await_member(Member, MRef, Ref, Job, Timeout, Deadline);
         {Ref, Reply} ->
             erlang:demonitor(MRef, [flush]),
             ids(Reply);
         {'DOWN', MRef, process, _, _} ->
             case py_nif:cancel(Job) of
-                replied -> receive {Ref, Reply} -> ids(Reply) end;
-                cancelled -> {error, {py_worker_down, py_pool:slot(Member)}}
+                replied ->
+                    reply_of(Ref);
+                cancelled ->
+                    py_output:drain(Ref),
+                    {error, {py_worker_down, py_pool:slot(Member)}}
             end
-    after Timeout ->
+    after left(Deadline) ->
         erlang:demonitor(MRef, [flush]),
         give_up(Member, Ref, Job, Timeout)
     end.
+
+%% The reply, once it is sure to come, after the call's output.
+reply_of(Ref) ->
+    receive
+        {Ref, {py_output, Event}} ->
+            ok = py_output:event(Event),
+            reply_of(Ref);
+        {Ref, Reply} ->
+            ids(Reply)
+    end.
+
+%% Only calls with a timeout read the clock.
+deadline(infinity) -> infinity;
+deadline(Timeout) -> erlang:monotonic_time(millisecond) + Timeout.
+
+left(infinity) -> infinity;
+left(Deadline) -> max(0, Deadline - erlang:monotonic_time(millisecond)).
 
 give_up(Target, Ref, Job, Timeout) ->
     %% Where it runs, if it does: that worker is then watched for a job
@@ -214,8 +253,10 @@ give_up(Target, Ref, Job, Timeout) ->
     Where = py_nif:job_where(Job),
     case py_nif:cancel(Job) of
         replied ->
-            receive {Ref, Reply} -> ids(Reply) end;
+            reply_of(Ref);
         cancelled ->
+            %% No output of the call comes after this; what came is shown.
+            py_output:drain(Ref),
             py_pool:timed_out(Target, Where, Timeout),
             {error, {py_timeout, Timeout}}
     end.

@@ -1,8 +1,10 @@
 %%% @private
 %%% @doc Runs one request on a given worker and waits for its reply: for
 %%% py's own set-up code (the interpreter set-up at start, the `init' code
-%%% of each worker), which must run on a particular worker and is not a
-%%% user call (no scheduler, no counters).
+%%% of each worker, the level of Python's root logger), which must run on
+%%% a particular worker (or any: `any') and is not a user call (no
+%%% scheduler, no counters). What the code prints goes to the calling
+%%% process's group leader (see {@link py_output}).
 %%% @end
 -module(py_job).
 
@@ -10,7 +12,7 @@
 
 %% @doc Runs `Request' (a request tuple as `py' builds them) on `Worker';
 %% gives up (cancelling it) after `Timeout' ms.
--spec run(py_nif:worker(), py_request:request(), timeout()) -> {ok, term()} | {error, term()}.
+-spec run(py_nif:worker() | any, py_request:request(), timeout()) -> {ok, term()} | {error, term()}.
 run(Worker, Request, Timeout) ->
     Ref = make_ref(),
     Cancellable = Timeout =/= infinity,
@@ -20,12 +22,25 @@ run(Worker, Request, Timeout) ->
         {error, _} = Error ->
             Error;
         Job ->
-            receive
-                {Ref, Reply} -> py_engine:complete(Reply)
-            after Timeout ->
-                case py_nif:cancel(Job) of
-                    replied -> receive {Ref, Reply} -> py_engine:complete(Reply) end;
-                    cancelled -> {error, {py_timeout, Timeout}}
-                end
-            end
+            wait(Ref, Job, Timeout, deadline(Timeout))
     end.
+
+wait(Ref, Job, Timeout, Deadline) ->
+    receive
+        {Ref, {py_output, Event}} ->
+            ok = py_output:event(Event),
+            wait(Ref, Job, Timeout, Deadline);
+        {Ref, Reply} ->
+            py_engine:complete(Reply)
+    after left(Deadline) ->
+        case py_nif:cancel(Job) of
+            replied -> wait(Ref, Job, infinity, infinity);
+            cancelled -> py_output:drain(Ref), {error, {py_timeout, Timeout}}
+        end
+    end.
+
+deadline(infinity) -> infinity;
+deadline(Timeout) -> erlang:monotonic_time(millisecond) + Timeout.
+
+left(infinity) -> infinity;
+left(Deadline) -> max(0, Deadline - erlang:monotonic_time(millisecond)).

@@ -1,7 +1,7 @@
 %%% @private
 %%% @doc Top supervisor: the services Python code uses (`py_callback' runs
-%%% the Erlang functions Python calls, `py_context' keeps the named
-%%% contexts), the Python nodes (`py_pg', `py_remote'), the worker pool
+%%% the Erlang functions Python calls, `py_output' logs what Python writes
+%%% outside calls, `py_context' keeps the named contexts), the Python nodes (`py_pg', `py_remote'), the worker pool
 %%% registry, then the workers.
 %%%
 %%% `rest_for_one': if the registry dies, the workers are restarted too and
@@ -24,6 +24,10 @@ init(Config = #{max_restarts := Intensity, restart_period := Period}) ->
     %% (`beam.call' from `init' code; contexts live on workers).
     Children = [#{id => py_callback,
                   start => {py_callback, start_link, []},
+                  type => worker},
+                %% Output and logs of Python threads outside any call.
+                #{id => py_output,
+                  start => {py_output, start_link, []},
                   type => worker},
                 #{id => py_context,
                   start => {py_context, start_link, []},

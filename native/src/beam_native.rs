@@ -9,7 +9,6 @@
 //!   waits for the reply with the GIL released.
 //! * `self_pid()`: the Erlang process whose call the current worker runs.
 
-use std::cell::Cell;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -27,16 +26,6 @@ use crate::send::{is_erts_thread, send_from_thread};
 use crate::sync;
 use crate::to_erlang::{Encoder2, Options, TypeNames};
 use crate::to_python::{DecodeError, Decoder};
-
-thread_local! {
-    /// The caller of the job this worker thread is running, if any.
-    static CURRENT_CALLER: Cell<Option<LocalPid>> = const { Cell::new(None) };
-}
-
-/// Records the caller of the job about to run on this thread (`None` after).
-pub fn set_current_caller(caller: Option<LocalPid>) {
-    CURRENT_CALLER.with(|c| c.set(caller));
-}
 
 /// The reply slot of one `beam.call`, held by the Erlang process that runs
 /// the function, which it monitors: if that process dies without
@@ -84,7 +73,11 @@ fn no_erts_thread(what: &str) -> PyResult<()> {
 
 /// Converts `obj` into a term of `env` (a fresh type-name cache: these
 /// calls come from any thread).
-fn encode<'a>(py: Python<'_>, env: rustler::Env<'a>, obj: &Bound<'_, PyAny>) -> PyResult<Term<'a>> {
+pub(crate) fn encode<'a>(
+    py: Python<'_>,
+    env: rustler::Env<'a>,
+    obj: &Bound<'_, PyAny>,
+) -> PyResult<Term<'a>> {
     let types = runtime::beam_types().map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
     let mut names = TypeNames::new();
     let mut enc = Encoder2 {
@@ -215,7 +208,7 @@ fn call(
 /// `beam.self()`: the Erlang process whose call this worker runs, or None.
 #[pyfunction]
 fn self_pid(py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-    let Some(pid) = CURRENT_CALLER.with(|c| c.get()) else {
+    let Some(pid) = crate::call_scope::caller() else {
         return Ok(None);
     };
     let types = runtime::beam_types().map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
@@ -238,5 +231,6 @@ pub fn _beam_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(self_pid, m)?)?;
     m.add_function(wrap_pyfunction!(conversions_changed, m)?)?;
     crate::buffer::register(m)?;
+    crate::output::register(m)?;
     Ok(())
 }

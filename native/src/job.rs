@@ -68,6 +68,11 @@ impl Job {
 // Jobs travel boxed through the queues: taking the box as it comes.
 #[allow(clippy::boxed_local)]
 impl Job {
+    /// The cancellation cell, for calls with a timeout or aimed at a worker.
+    pub fn cell(&self) -> Option<&Arc<JobCell>> {
+        self.cell.as_ref()
+    }
+
     /// The caller's handle for `cancel/1`, when it waits with a timeout.
     pub fn handle(&self) -> Option<JobRes> {
         self.cell.clone().map(|cell| JobRes { cell })
@@ -141,6 +146,17 @@ impl JobCell {
         if !matches!(*phase, Phase::Cancelled) {
             send();
             *phase = Phase::Done;
+        }
+    }
+
+    /// Runs `f` unless the job was cancelled: what `f` sends to the caller
+    /// is in its mailbox before a `cancel` can return `cancelled`.
+    pub fn unless_cancelled<R>(&self, f: impl FnOnce() -> R) -> Option<R> {
+        let phase = self.lock();
+        if matches!(*phase, Phase::Cancelled) {
+            None
+        } else {
+            Some(f())
         }
     }
 

@@ -25,7 +25,7 @@ use pyo3::types::{PyDict, PyString};
 use rustler::{Atom, Encoder, Env, LocalPid, NifMap, Resource, ResourceArc, Term};
 
 use crate::atoms;
-use crate::beam_native;
+use crate::call_scope;
 use crate::error::PyNifError;
 use crate::housekeeper;
 use crate::job::Job;
@@ -369,8 +369,11 @@ fn run_job(py: Python<'_>, shared: &Arc<WorkerShared>, state: &mut WorkerState, 
     // counted.
     shared.calls.fetch_add(1, Ordering::Relaxed);
     shared.running.store(job.id, Ordering::Release);
-    beam_native::set_current_caller(Some(job.caller));
     let message = job.env.run(|env| {
+        let reference = job.reference.load(env);
+        // Python's output and logs of the call reach the caller through
+        // this scope; dropped (sending what is left) before the reply.
+        let call = call_scope::enter(env, job.caller, reference, job.cell().cloned());
         let request = job.request.load(env);
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             request::execute(py, env, state, request, job.context.as_deref())
@@ -387,9 +390,9 @@ fn run_job(py: Python<'_>, shared: &Arc<WorkerShared>, state: &mut WorkerState, 
                 (atoms::error(), reason).encode(env)
             }
         };
-        job.env.save((job.reference.load(env), reply))
+        drop(call);
+        job.env.save((reference, reply))
     });
-    beam_native::set_current_caller(None);
     shared.running.store(0, Ordering::Release);
     shared.clear_interrupt(py);
     job.reply(message);
