@@ -19,7 +19,7 @@
          ten_thousand_lines/1, ten_thousand_thread_lines/1, caller_dies_mid_print/1,
          dead_group_leader/1, logging_levels/1, logging_metadata_and_tracebacks/1,
          level_follows_logger/1, warnings_once_per_location/1, settings/1,
-         bad_settings/1]).
+         bad_settings/1, nested_calls/1]).
 %% logger handler callback
 -export([log/2]).
 
@@ -29,7 +29,7 @@ suite() ->
     [{timetrap, {minutes, 3}}].
 
 all() ->
-    [print_in_order, stderr_and_partial_lines, contexts_and_streams, timed_out_call,
+    [print_in_order, stderr_and_partial_lines, contexts_and_streams, timed_out_call, nested_calls,
      print_from_peer_node, thread_output_after_call, ten_thousand_lines,
      ten_thousand_thread_lines, caller_dies_mid_print, dead_group_leader,
      logging_levels, logging_metadata_and_tracebacks, level_follows_logger,
@@ -262,6 +262,24 @@ timed_out_call(_Config) ->
     %% A timed call that prints and finishes in time.
     {1, <<"quick\n">>} = captured(fun() -> py:eval(<<"print('quick') or 1">>, #{},
                                                    [{timeout, 5000}]) end).
+
+nested_calls(_Config) ->
+    %% Python -> Erlang (beam.call) -> Python: the Erlang function runs with
+    %% the caller's group leader, and so does the inner Python call.
+    Code = <<"import beam\n"
+             "print('outer before')\n"
+             "beam.call('io', 'put_chars', [b'from erlang\\n'])\n"
+             "beam.call('py', 'eval', [b\"print('inner') or 1\"])\n"
+             "print('outer after')\n">>,
+    {undefined, Out} = captured(fun() -> py:exec(Code) end),
+    Lines = binary:split(Out, <<"\n">>, [global, trim]),
+    ?assertEqual(lists:sort([<<"outer before">>, <<"from erlang">>, <<"inner">>, <<"outer after">>]),
+                 lists:sort(Lines)),
+    %% The other processes write directly: the order is the order of
+    %% events, except that the call's own earlier lines may still be on
+    %% their way through the caller's mailbox.
+    [<<"from erlang">>, <<"inner">>, <<"outer after">>] = Lines -- [<<"outer before">>],
+    ok.
 
 print_from_peer_node(_Config) ->
     case start_distribution() of

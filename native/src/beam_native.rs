@@ -155,7 +155,14 @@ fn call(
         let m = Atom::from_str(e, module).map_err(|_| PyTypeError::new_err("module: not an atom name"))?;
         let f = Atom::from_str(e, function).map_err(|_| PyTypeError::new_err("function: not an atom name"))?;
         let a = encode(py, e, args.as_any())?;
-        Ok((server, env.save((atoms::py_call(), slot.clone(), m, f, a))))
+        // The Erlang caller of the running call, if any: the function runs
+        // with its group leader (what it prints, and the output of Python
+        // calls it makes, shows where that caller is).
+        let caller = match crate::call_scope::caller() {
+            Some(pid) => pid.encode(e),
+            None => atoms::undefined().encode(e),
+        };
+        Ok((server, env.save((atoms::py_call(), slot.clone(), m, f, a, caller))))
     })?;
     drop(slot);
     let wait = timeout.map(Duration::from_secs_f64);

@@ -81,8 +81,8 @@ pub fn in_call() -> bool {
 
 /// What became of a message for the caller.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Sent {
-    Sent,
+pub enum Delivery {
+    Delivered,
     /// No call runs on this thread.
     NoCall,
     /// The caller is gone or gave up on the call (timed out): it will
@@ -94,14 +94,14 @@ pub enum Sent {
 /// `Event` made by `event` in the message's environment. Under the job's
 /// cell lock: once a timed-out caller was told `cancelled`, no message of
 /// the call reaches it any more.
-pub fn send_event<F>(event: F) -> Sent
+pub fn send_event<F>(event: F) -> Delivery
 where
     F: for<'b> FnOnce(Env<'b>) -> Term<'b>,
 {
     CURRENT.with(|c| {
         let current = c.borrow();
         let Some(cur) = current.as_ref() else {
-            return Sent::NoCall;
+            return Delivery::NoCall;
         };
         let send = || {
             let env = OwnedEnv::new();
@@ -121,9 +121,9 @@ where
             None => send(),
         };
         if delivered {
-            Sent::Sent
+            Delivery::Delivered
         } else {
-            Sent::Gone
+            Delivery::Gone
         }
     })
 }

@@ -26,7 +26,7 @@ use rustler::{Atom, Encoder, Env, LocalPid, OwnedEnv, Term};
 
 use crate::atoms;
 use crate::beam_native;
-use crate::call_scope::{self, Sent};
+use crate::call_scope::{self, Delivery};
 use crate::send::send_from_thread;
 
 rustler::atoms! {
@@ -156,9 +156,9 @@ fn send_output(stream: usize, bytes: &[u8]) {
     }
     let sent = call_scope::send_event(|e| (stream_atom(stream), binary(e, bytes)).encode(e));
     match sent {
-        Sent::Sent => {}
-        Sent::NoCall => output_to_service(None, stream, bytes, None),
-        Sent::Gone => output_to_service(None, stream, bytes, call_scope::caller()),
+        Delivery::Delivered => {}
+        Delivery::NoCall => output_to_service(None, stream, bytes, None),
+        Delivery::Gone => output_to_service(None, stream, bytes, call_scope::caller()),
     }
 }
 
@@ -254,7 +254,7 @@ fn notify(py: Python<'_>, event: &Bound<'_, PyAny>) -> PyResult<bool> {
         if call_scope::in_call() {
             // What the call printed before comes first.
             end_of_call();
-            if call_scope::send_event(|e| term.in_env(e)) == Sent::Sent {
+            if call_scope::send_event(|e| term.in_env(e)) == Delivery::Delivered {
                 return Ok(true);
             }
         }
