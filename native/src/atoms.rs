@@ -49,4 +49,8 @@ rustler::atoms! {
     running,
     idle,
     busy,
+    // Python's output and logs (call_scope, output)
+    py_output,
+    stdout,
+    stderr,
 }

@@ -15,13 +15,10 @@ use std::sync::Arc;
 use rustler::sys::ErlNifTerm;
 use rustler::{Env, LocalPid, OwnedEnv, Term};
 
+use crate::atoms;
 use crate::job::JobCell;
 use crate::output;
 use crate::send::send_from_thread;
-
-rustler::atoms! {
-    py_output,
-}
 
 struct Current {
     caller: LocalPid,
@@ -112,7 +109,7 @@ where
                 let reference = unsafe {
                     Term::new(e, rustler::sys::enif_make_copy(e.as_c_arg(), cur.reference))
                 };
-                env.save((reference, (py_output(), event(e))))
+                env.save((reference, (atoms::py_output(), event(e))))
             });
             send_from_thread(&env, &cur.caller, message)
         };

@@ -29,11 +29,6 @@ use crate::beam_native;
 use crate::call_scope::{self, Delivery};
 use crate::send::send_from_thread;
 
-rustler::atoms! {
-    stdout,
-    stderr,
-}
-
 /// Output of a call held back without a newline is sent anyway past this
 /// size.
 const LINE_LIMIT: usize = 64 * 1024;
@@ -47,9 +42,9 @@ thread_local! {
 
 fn stream_atom(stream: usize) -> Atom {
     if stream == 0 {
-        stdout()
+        atoms::stdout()
     } else {
-        stderr()
+        atoms::stderr()
     }
 }
 
@@ -102,7 +97,7 @@ where
         let found = unsafe {
             rustler::sys::enif_whereis_pid(
                 std::ptr::null_mut(),
-                call_scope::py_output().to_term(e).as_c_arg(),
+                atoms::py_output().to_term(e).as_c_arg(),
                 pid.as_mut_ptr(),
             )
         };
@@ -118,7 +113,7 @@ where
             None => atoms::undefined().encode(e),
         };
         let info = (origin.0, origin.1.as_str(), who).encode(e);
-        env.save((call_scope::py_output(), event(e), info))
+        env.save((atoms::py_output(), event(e), info))
     });
     send_from_thread(&env, &service, message)
 }
