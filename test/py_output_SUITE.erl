@@ -19,7 +19,7 @@
          ten_thousand_lines/1, ten_thousand_thread_lines/1, caller_dies_mid_print/1,
          dead_group_leader/1, logging_levels/1, logging_metadata_and_tracebacks/1,
          level_follows_logger/1, warnings_once_per_location/1, settings/1,
-         bad_settings/1, nested_calls/1]).
+         bad_settings/1, nested_calls/1, big_and_unterminated_output/1]).
 %% logger handler callback
 -export([log/2]).
 
@@ -31,7 +31,7 @@ suite() ->
 all() ->
     [print_in_order, stderr_and_partial_lines, contexts_and_streams, timed_out_call, nested_calls,
      print_from_peer_node, thread_output_after_call, ten_thousand_lines,
-     ten_thousand_thread_lines, caller_dies_mid_print, dead_group_leader,
+     ten_thousand_thread_lines, big_and_unterminated_output, caller_dies_mid_print, dead_group_leader,
      logging_levels, logging_metadata_and_tracebacks, level_follows_logger,
      warnings_once_per_location, settings, bad_settings].
 
@@ -382,6 +382,18 @@ ten_thousand_thread_lines(_Config) ->
                     end, N, 60000),
     same_lines([iolist_to_binary(["bulk ", integer_to_list(I)]) || I <- lists:seq(0, N - 1)],
                [text(E) || E <- Events]).
+
+big_and_unterminated_output(_Config) ->
+    %% One 5 MB line; then 200,000 writes without a newline (sent in
+    %% pieces past 64 KB, the rest at the end of the call): all of it, in
+    %% order.
+    {_, Big} = captured(fun() -> exec("print('x' * 5000000)") end),
+    ?assertEqual(5000001, byte_size(Big)),
+    {_, Pieces} = captured(fun() -> exec("import sys\n"
+                                         "for i in range(200000):\n"
+                                         "    sys.stdout.write(str(i % 10))\n") end),
+    ?assertEqual(200000, byte_size(Pieces)),
+    ?assertEqual(binary:copy(<<"0123456789">>, 20000), Pieces).
 
 caller_dies_mid_print(_Config) ->
     undefined = py:exec(<<"import time\n"
