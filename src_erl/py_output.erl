@@ -38,6 +38,10 @@
                | {log, logging | warnings, logger:level(), binary(), map()}.
 %% What a call sends its caller, as `{Ref, {py_output, Event}}'.
 
+-define(IS_LEVEL(L), (L =:= debug orelse L =:= info orelse L =:= notice orelse L =:= warning
+                      orelse L =:= error orelse L =:= critical orelse L =:= alert
+                      orelse L =:= emergency)).
+
 %% How long a line without its newline waits for the rest of it.
 -define(PARTIAL_MS, 200).
 %% How often the primary level of logger is looked at.
@@ -88,9 +92,10 @@ event({Stream, Bin}) when Stream =:= stdout; Stream =:= stderr ->
     try io:put_chars(group_leader(), Bin)
     catch _:_ -> log_lines(Stream, Bin, #{py_caller => self()})
     end;
-event({log, Domain, Level, Text, Meta}) ->
+event({log, Domain, Level, Text, Meta}) when ?IS_LEVEL(Level), is_binary(Text) ->
     log_event(Domain, Level, Text, Meta, #{py_caller => self()});
 event(_Other) ->
+    %% Not made by beam._output: nothing to do with it.
     ok.
 
 %% @private
@@ -158,7 +163,8 @@ handle_cast(_Msg, State) ->
 handle_info({py_output, {Stream, Bin}, {Ident, Name, Caller}}, State)
   when (Stream =:= stdout orelse Stream =:= stderr), is_binary(Bin) ->
     {noreply, output(Stream, Bin, {Ident, Name, Caller}, State)};
-handle_info({py_output, {log, Domain, Level, Text, Meta}, {_Ident, Name, Caller}}, State) ->
+handle_info({py_output, {log, Domain, Level, Text, Meta}, {_Ident, Name, Caller}}, State)
+  when ?IS_LEVEL(Level), is_binary(Text) ->
     log_event(Domain, Level, Text, Meta, origin_meta(Name, Caller)),
     {noreply, State};
 handle_info({timeout, Timer, {partial, Key}}, State = #{partial := Partial}) ->

@@ -487,7 +487,17 @@ logging_metadata_and_tracebacks(_Config) ->
     {1, Err} = captured(fun() ->
                                 py:eval(<<"__import__('logging').getLogger('bad').error('%d', 'x') or 1">>)
                         end),
-    ?assertNotEqual(nomatch, binary:match(Err, <<"TypeError">>)).
+    ?assertNotEqual(nomatch, binary:match(Err, <<"TypeError">>)),
+    %% An event that beam._output would not make (a level logger does not
+    %% have) is ignored, in the caller and in py_output.
+    Bogus = <<"(__import__('beam').Atom('log'), __import__('beam').Atom('logging'), "
+              "__import__('beam').Atom('bogus'), 'x', {})">>,
+    ?assertEqual(5, py:eval(<<"__import__('_beam_native').notify(", Bogus/binary, ") and 5">>)),
+    undefined = py:exec(<<"import threading, _beam_native\n"
+                          "t = threading.Thread(target=lambda: _beam_native.notify(", Bogus/binary, "))\n"
+                          "t.start(); t.join()">>),
+    ?assertEqual(3, py:func(operator, add, [1, 2])),
+    ?assert(is_process_alive(whereis(py_output))).
 
 level_follows_logger(_Config) ->
     %% The primary level is looked at every second.
