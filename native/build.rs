@@ -1,6 +1,8 @@
 //! Bakes the path of the libpython this crate links against into the NIF, so
 //! that the interpreter re-opened at run time is exactly the one pyo3 was
-//! built for: two different Pythons can never be mixed in one VM.
+//! built for: two different Pythons can never be mixed in one VM. Its
+//! directory becomes the NIF's RUNPATH, so that a Python outside the
+//! system's library path loads without `LD_LIBRARY_PATH`.
 
 use std::process::Command;
 
@@ -35,6 +37,13 @@ fn main() {
         libpath
     };
     println!("cargo:rustc-env=PY_NIF_LIBPYTHON={chosen}");
+    // The dynamic linker must find that same libpython when the BEAM loads
+    // the NIF, wherever the Python lives (pyenv, uv, conda, /opt/...):
+    // record its directory as the library's RUNPATH. No LD_LIBRARY_PATH
+    // needed; one that is set still comes first, as usual.
+    if !dir.as_os_str().is_empty() {
+        println!("cargo:rustc-link-arg=-Wl,-rpath,{}", dir.display());
+    }
     println!("cargo:rustc-env=PY_NIF_PYTHON={python}");
     // The enif_* symbols come from the BEAM that loads the NIF. A shared
     // library may leave them undefined; the `cargo test` executables must

@@ -30,6 +30,13 @@ start_steps() ->
                        %% `undef' in some later step: say it here.
                        case code:ensure_loaded(py_nif) of
                            {module, py_nif} -> {ok, undefined};
+                           {error, on_load_failure} ->
+                               %% Left by py_nif's on_load: e.g. {load_failed,
+                               %% "Failed to load NIF library: '.../py_nif.so:
+                               %% libpython3.12.so.1.0: cannot open ...'"}.
+                               {error, {py_nif_not_loaded,
+                                        persistent_term:get({py_nif, load_error},
+                                                            on_load_failure)}};
                            {error, Why} -> {error, {py_nif_not_loaded, Why}}
                        end
                end,

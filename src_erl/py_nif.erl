@@ -8,13 +8,13 @@
          stop_worker/1, worker_info/1, queue_len/1, shared_queue_len/0, build_info/0,
          callback_reply/2, callback_reply_dirty/2, callback_watch/1,
          context_new/2, context_close/1, job_where/1,
-         build_maps/1, build_maps_dirty/1]).
+         build_maps/1, build_maps_dirty/1, set_none/1]).
 
 -nifs([init/1, start_worker/0, submit/4, submit_dirty/4, cancel/1,
        stop_worker/1, worker_info/1, queue_len/1, shared_queue_len/0, build_info/0,
        callback_reply/2, callback_reply_dirty/2, callback_watch/1,
        context_new/2, context_close/1, job_where/1,
-       build_maps/1, build_maps_dirty/1]).
+       build_maps/1, build_maps_dirty/1, set_none/1]).
 
 -on_load(load/0).
 
@@ -37,7 +37,16 @@ load() ->
                   filename:join(filename:dirname(filename:dirname(code:which(?MODULE))), "priv");
               D -> D
           end,
-    erlang:load_nif(filename:join(Dir, "py_nif"), 0).
+    case erlang:load_nif(filename:join(Dir, "py_nif"), 0) of
+        ok ->
+            ok;
+        {error, Why} = Error ->
+            %% This module is not loaded when on_load fails, so the reason
+            %% (the dynamic linker's message, naming the file it could not
+            %% load) is left where py_app, which reports it, can read it.
+            persistent_term:put({?MODULE, load_error}, Why),
+            Error
+    end.
 
 -define(NOT_LOADED, erlang:nif_error({not_loaded, ?MODULE})).
 
@@ -45,6 +54,11 @@ load() ->
 %% front of `sys.path'.
 -spec init([binary()]) -> {ok, started | already_started} | {error, binary()}.
 init(_PythonPath) -> ?NOT_LOADED.
+
+%% @doc The atom Python's `None' converts to and from (besides
+%% `undefined'): the `none' setting, set at each start.
+-spec set_none(atom()) -> ok.
+set_none(_Atom) -> ?NOT_LOADED.
 
 -spec start_worker() -> {ok, worker()} | {error, binary()}.
 start_worker() -> ?NOT_LOADED.
