@@ -8,13 +8,17 @@
 #
 # PYTHON is the one Python used both to build (link) and to embed.
 PYTHON ?= /usr/bin/python3
+# Other Pythons `make test` runs the core suites with (after the whole suite
+# with PYTHON): by default the newest pyenv Python of each minor version
+# >= 3.11 other than PYTHON's. `make test PYTHONS=` runs none.
+PYTHONS ?= $(shell sh tools/test-pythons.sh --list)
 REBAR ?= rebar3
 export PYTHON
 
 TEST_VENV := _build/test-venv
 EBIN := _build/default/lib/py/ebin
 
-.PHONY: all deps build compile extra test cargo-test eunit ct lfe-test demo shell lfe-repl bench check clean
+.PHONY: all deps build compile extra test cargo-test eunit ct lfe-test elixir-test pythons-test demo shell lfe-repl bench check clean
 
 all: build
 
@@ -29,7 +33,9 @@ compile: build
 $(TEST_VENV)/bin/python:
 	sh tools/test-venv.sh $(TEST_VENV)
 
-test: build $(TEST_VENV)/bin/python cargo-test eunit ct lfe-test
+test: build $(TEST_VENV)/bin/python cargo-test eunit ct lfe-test elixir-test
+	@echo "Python $$($(PYTHON) -c 'import platform; print(platform.python_version())') ($(PYTHON)): all suites passed"
+	@sh tools/test-pythons.sh $(PYTHONS)
 
 # Unit tests link the NIF crate into an executable without the BEAM: its
 # enif_* symbols must stay unresolved until called (never, in these tests).
@@ -46,17 +52,27 @@ ct:
 lfe-test:
 	@sh lfe/run-tests.sh
 
+elixir-test:
+	@sh test/elixir/run-tests.sh
+
+pythons-test:
+	@sh tools/test-pythons.sh $(PYTHONS)
+
 EXTRA := _build/extra
+
+# Runs Module:main() and halts, with status 1 and the error printed (not a
+# crash dump) when it fails, e.g. when py cannot start.
+main = 'try $(1):main() of _ -> halt(0) catch C:R -> io:format(standard_error, "~p:~n~p~n", [C, R]), halt(1) end.'
 
 extra: build
 	@mkdir -p $(EXTRA)
 	erlc -o $(EXTRA) examples/*.erl bench/*.erl
 
 demo: extra
-	erl -noshell -pa $(EBIN) -pa $(EXTRA) -eval 'py_demo:main(), halt().'
+	erl -noshell -pa $(EBIN) -pa $(EXTRA) -eval $(call main,py_demo)
 
 shell: build
-	erl -pa $(EBIN) -eval 'ok = py:start().'
+	erl -pa $(EBIN) -eval 'case py:start() of ok -> ok; E -> io:format("py:start() -> ~p~n", [E]) end.'
 
 # The LFE REPL with py started. LFE is in no package registry: build it
 # from source (it is not part of this project).
@@ -71,7 +87,7 @@ lfe-repl:
 	lfe -pa $(EBIN) -erl_eval 'case py:start() of ok -> ok; E -> io:format("(py:start) -> ~p~n", [E]) end.'
 
 bench: extra $(TEST_VENV)/bin/python
-	erl -noshell -pa $(EBIN) -pa $(EXTRA) -eval 'py_bench:main(), halt().'
+	erl -noshell -pa $(EBIN) -pa $(EXTRA) -eval $(call main,py_bench)
 
 check: build
 	cargo fmt --all -- --check
