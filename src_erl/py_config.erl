@@ -31,6 +31,7 @@
                     call_timeout := timeout(),
                     stuck_grace := non_neg_integer(),
                     strings := binary | charlist,
+                    none := atom(),
                     python_path := [file:filename_all()],
                     venv := undefined | file:filename_all(),
                     requirements := [string() | binary()],
@@ -60,6 +61,7 @@ specs() ->
      {call_timeout, infinity, fun timeout/1},
      {stuck_grace, 5000, fun non_neg_integer/1},
      {strings, binary, one_of([binary, charlist])},
+     {none, undefined, fun none/1},
      {python_path, [], fun path_list/1},
      {venv, undefined, fun venv/1},
      {requirements, [], fun requirements/1},
@@ -140,6 +142,10 @@ one_of(Allowed) ->
             end
     end.
 
+%% Booleans are Python's True and False.
+none(A) when is_atom(A), not is_boolean(A) -> {ok, A};
+none(_) -> {error, "expected an atom other than true and false (nil for Elixir)"}.
+
 scheduler(S) when S =:= shared; S =:= round_robin; S =:= random; S =:= least_loaded;
                   S =:= keyed ->
     {ok, S};
@@ -216,9 +222,11 @@ init_item({M, F, A}) -> is_atom(M) andalso is_atom(F) andalso is_list(A);
 init_item(_) -> false.
 
 %% @private
-%% @doc Makes the configuration readable by callers without a process hop.
+%% @doc Makes the configuration readable by callers without a process hop,
+%% and gives the NIF the settings its conversions read (`none').
 -spec publish(config()) -> ok.
-publish(Config) ->
+publish(#{none := None} = Config) ->
+    ok = py_nif:set_none(None),
     persistent_term:put(?KEY, Config).
 
 %% @private

@@ -20,6 +20,7 @@ mod housekeeper;
 mod job;
 mod map_build;
 mod nifs;
+mod none_atom;
 mod numpy;
 mod output;
 mod py_thread;

@@ -226,3 +226,10 @@ fn build_info() -> BuildInfo {
         started: runtime::is_started(),
     }
 }
+
+/// The `none` setting: the atom Python's `None` is (see `none_atom`).
+#[rustler::nif]
+fn set_none(none: rustler::Atom) -> rustler::Atom {
+    crate::none_atom::set(none);
+    atoms::ok()
+}

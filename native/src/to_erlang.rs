@@ -3,7 +3,7 @@
 //! infinities to `nan`, `inf`, `'-inf'`), `str` to a UTF-8 binary (or a
 //! charlist), `bytes` and `bytearray` to binaries, `list` to a list,
 //! `tuple` to a tuple, `dict` to a map, `bool` to `true`/`false`, `None` to
-//! `undefined`, `beam.Atom`, `beam.Pid` and `beam.Ref` to what they stand
+//! `undefined` (or the `none` setting's atom), `beam.Atom`, `beam.Pid` and `beam.Ref` to what they stand
 //! for. Exact types map to values; everything else (subclasses included, so that
 //! an `OrderedDict` or a named tuple keeps its type) becomes an object
 //! handle `{'$py', TypeName, Resource}`.
@@ -20,6 +20,7 @@ use crate::buffer;
 use crate::conversions;
 use crate::handle::PyHandle;
 use crate::map_build::{LargeMaps, KIND_LIST, KIND_MAP, KIND_TUPLE};
+use crate::none_atom;
 use crate::numpy;
 use crate::runtime::BeamTypes;
 use crate::to_python::{MAX_DEPTH, STACK_RED_ZONE, STACK_SEGMENT};
@@ -113,7 +114,7 @@ impl<'a, 'py> Encoder2<'a, 'py, '_> {
                 return Ok((obj.as_ptr() == ffi::Py_True()).encode(env));
             }
             if obj.is_none() {
-                return Ok(atoms::undefined().encode(env));
+                return Ok(none_atom::get().encode(env));
             }
             if tp == &raw mut ffi::PyList_Type {
                 return self.encode_list(obj, depth);

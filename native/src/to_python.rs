@@ -1,8 +1,8 @@
 //! Erlang term -> Python object, following the conversion table of the
 //! README ("Types"): integers to `int`, floats to `float`, UTF-8 binaries
 //! to `str` and other binaries to `bytes`, lists to `list`, tuples to
-//! `tuple`, maps to `dict`, `true`/`false` to `bool`, `undefined` to
-//! `None`, other atoms to `beam.Atom`, pids and references to `beam.Pid` and
+//! `tuple`, maps to `dict`, `true`/`false` to `bool`, `undefined` (and
+//! the `none` setting's atom) to `None`, other atoms to `beam.Atom`, pids and references to `beam.Pid` and
 //! `beam.Ref`, an object handle to its object; funs, ports and bitstrings
 //! that are not binaries have no counterpart (`{py_badarg, Why, Term}`).
 //!
@@ -18,6 +18,7 @@ use crate::atoms;
 use crate::bigint;
 use crate::conversions;
 use crate::handle::PyHandle;
+use crate::none_atom;
 use crate::runtime::BeamTypes;
 
 /// Deepest nesting of lists, tuples and maps accepted in either direction.
@@ -112,7 +113,7 @@ impl<'py> Decoder<'py, '_> {
 
     fn decode_atom<'a>(&self, term: Term<'a>) -> Result<Bound<'py, PyAny>, DecodeError<'a>> {
         let py = self.py;
-        if term == atoms::undefined().to_term(term.get_env()) {
+        if atoms::undefined() == term || none_atom::get() == term {
             return Ok(py.None().into_bound(py));
         }
         match term.decode::<bool>() {
