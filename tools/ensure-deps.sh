@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs what building and testing py needs on a fresh Debian machine of
 # this project's kind, when it is missing: Erlang/OTP with its test tools,
-# rebar3, and the Python pieces (shared libpython, venv). Rust (cargo) must
+# rebar3, and the Python pieces (shared libpython, venv); Elixir for the
+# Elixir tests when it can (optional). Rust (cargo) must
 # already be there: it comes from rustup, not Debian.
 set -eu
 PYTHON="${PYTHON:-/usr/bin/python3}"
@@ -44,6 +45,19 @@ if [ -n "$missing" ]; then
     else
         echo "py: missing packages; as root run: apt-get update && $cmd" >&2
         exit 1
+    fi
+fi
+# Elixir, for the Elixir tests (skipped without it): Debian's package,
+# when Erlang is Debian's too (it depends on Debian's erlang-base).
+if ! command -v elixir >/dev/null 2>&1 && dpkg -s erlang-base >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then
+        echo "py: installing: elixir (for the Elixir tests)"
+        { apt-get install -y --no-install-recommends elixir >/dev/null 2>&1 ||
+          { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+                apt-get install -y --no-install-recommends elixir >/dev/null; }; } ||
+            echo "py: could not install elixir; the Elixir tests will be skipped" >&2
+    else
+        echo "py: no elixir, the Elixir tests will be skipped (as root: apt-get install elixir)" >&2
     fi
 fi
 if ! command -v cargo >/dev/null 2>&1; then
