@@ -138,7 +138,8 @@ terminate(_Reason, #{worker := Worker, stuck := true}) ->
 terminate(_Reason, #{worker := Worker}) ->
     %% Jobs queued before are still answered; later submissions see
     %% `stopped' and go to another worker. Wait until the thread took the
-    %% stop request, i.e. answered everything before it: when this process
+    %% stop request and left, i.e. answered everything before it (and the
+    %% shared queue's rest, if it was the last worker): when this process
     %% is gone, the NIF fails what is left.
     ok = py_nif:stop_worker(Worker),
     drain(Worker, erlang:monotonic_time(millisecond) + py_config:get(shutdown_timeout)).

@@ -16,7 +16,8 @@
          stdlib_c_extensions/1, pip_installed_c_extension/1,
          large_terms_both_ways/1, concurrent_callers/1,
          versions/1, build_python_is_runtime_python/1, restart_keeps_interpreter/1,
-         bad_timeout_option/1, forged_handle/1, stop_answers_accepted_calls/1]).
+         bad_timeout_option/1, forged_handle/1, stop_answers_accepted_calls/1,
+         stop_answers_shared_queue_of_last_worker/1]).
 
 %% A hang fails its test case in minutes, not after CT's default 30.
 suite() ->
@@ -32,7 +33,8 @@ all() ->
      stdlib_c_extensions, pip_installed_c_extension,
      large_terms_both_ways, concurrent_callers,
      versions, build_python_is_runtime_python, bad_timeout_option, forged_handle,
-     stop_answers_accepted_calls, restart_keeps_interpreter].
+     stop_answers_accepted_calls, stop_answers_shared_queue_of_last_worker,
+     restart_keeps_interpreter].
 
 init_per_suite(Config) ->
     ok = py_test_util:start(),
@@ -279,3 +281,26 @@ stop_answers_accepted_calls(_Config) ->
     [receive {P, R} -> ?assertEqual(undefined, R) after 10000 -> ct:fail(no_answer) end
      || P <- Callers],
     ok = py_test_util:start().
+
+%% One worker, one call running and two waiting in the shared queue when py
+%% stops: the worker takes its stop request after the running call, and,
+%% being the last, answers the shared queue's two as it leaves. Its owner
+%% process must wait for that (it used to exit at once, and the two got
+%% py_worker_down).
+stop_answers_shared_queue_of_last_worker(_Config) ->
+    ok = py:stop(),
+    ok = application:set_env(py, workers, 1),
+    try
+        ok = py_test_util:start(),
+        Self = self(),
+        Callers = [spawn(fun() -> Self ! {self(), catch py:func(time, sleep, [0.2])} end)
+                   || _ <- [1, 2, 3]],
+        true = py_test_util:wait_until(fun() -> py_nif:shared_queue_len() =:= 2 end, 500),
+        ok = py:stop(),
+        [receive {P, R} -> ?assertEqual(undefined, R) after 10000 -> ct:fail(no_answer) end
+         || P <- Callers]
+    after
+        application:unset_env(py, workers),
+        _ = py:stop(),
+        ok = py_test_util:start()
+    end.

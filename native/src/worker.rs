@@ -60,6 +60,9 @@ pub struct WorkerShared {
     state: AtomicU8,
     /// The owning Erlang process is gone: answer everything with an error.
     owner_gone: AtomicBool,
+    /// The thread has left: it answered everything it had to (the shared
+    /// queue's rest too, when it was the last worker).
+    left: AtomicBool,
     calls: AtomicU64,
     errors: AtomicU64,
 }
@@ -167,6 +170,7 @@ pub fn start(env: Env<'_>, owner: LocalPid) -> Result<ResourceArc<WorkerRes>, Py
         interrupt_pending: AtomicBool::new(false),
         state: AtomicU8::new(STATE_IDLE),
         owner_gone: AtomicBool::new(false),
+        left: AtomicBool::new(false),
         calls: AtomicU64::new(0),
         errors: AtomicU64::new(0),
     });
@@ -197,8 +201,15 @@ impl WorkerShared {
         self.queue.push(job)
     }
 
+    /// The jobs queued for this worker, plus one while it is stopped but
+    /// has not left: a stopping owner waits for 0 before it exits, since
+    /// an owner gone fails the jobs still to run (see `run_job`). `stop`
+    /// sets the state before it returns, so the owner that called it never
+    /// sees 0 before the thread has left.
     pub fn queue_len(&self) -> usize {
-        self.queue.len()
+        let stopped = self.state.load(Ordering::Acquire) == STATE_STOPPED;
+        let leaving = stopped && !self.left.load(Ordering::Acquire);
+        self.queue.len() + usize::from(leaving)
     }
 
     /// Stops the worker once the jobs queued before are answered.
@@ -344,6 +355,7 @@ fn leave(shared: &Arc<WorkerShared>, mut state: WorkerState) {
         // Python objects are dropped with the GIL held.
         drop(state);
     });
+    shared.left.store(true, Ordering::Release);
 }
 
 /// Answers a job that will not run.
