@@ -47,6 +47,8 @@
 %% Parallel and distributed calls
 -export([on_all_workers/3, on_all_workers/4, on_all_workers/5, scatter/3, scatter/4,
          start_node/1, start_node/2, stop_node/1, nodes/0, release/1]).
+%% Pools
+-export([start_pool/2, stop_pool/1, pools/0]).
 -export_type([handle/0, name/0, args/0, kwargs/0, opts/0, opt/0, text/0, result/0, stream/0]).
 
 %% Wrappers named like auto-imported BIFs: inside this module the names
@@ -71,6 +73,7 @@
              | {timeout, timeout()}
              | {context, py_context:context()}
              | {node, node()}
+             | {pool, atom()}
              | {worker, pos_integer()}
              | {scheduler, py_config:scheduler()}
              | {key, term()}.
@@ -84,7 +87,9 @@
 %% converted or kept as a handle, how long to wait, and the context to run
 %% in (default: the one {@link with_context/2} set, else none); the node
 %% to run on (default: this one, or the node of the remote handles the
-%% call works on), the worker to run on (default: the scheduler's choice),
+%% call works on), the pool to run in (default: `default', this node's
+%% workers; see {@link start_pool/2}), the worker (or a node pool's node)
+%% to run on (default: the scheduler's choice),
 %% the scheduler (default: the `scheduler' setting) and its key. Anything
 %% else raises `{py_badarg, bad_option, Opt}'.
 
@@ -639,6 +644,36 @@ nodes() ->
 -spec release(handle() | py_remote:remote_handle()) -> ok.
 release(Handle) ->
     py_remote:release(Handle).
+
+%%% ------------------------------------------------------------------
+%%% Pools (see the README, "Controlling the Python Servers"; the
+%%% machinery is in py_pools)
+%%% ------------------------------------------------------------------
+
+%% @doc Starts a node pool `Name': `#{kind => nodes, size => N}' starts N
+%% Python nodes on this host (OTP `peer', loopback), each with its own
+%% interpreter, supervised (a node that dies is started again); `nodes =>
+%% [Node]' joins nodes of other machines that run py. Other keys:
+%% `workers' (per node), `env' (py settings of the nodes, e.g. their own
+%% `venv' and `requirements'), `scheduler', `max_restarts',
+%% `restart_period', `boot_timeout' (see `py_pools:spec()'). Calls go
+%% there with the option `{pool, Name}'. Returns once every node serves
+%% Python.
+-spec start_pool(atom(), py_pools:spec()) -> ok | {error, term()}.
+start_pool(Name, Spec) ->
+    py_pools:start_pool(Name, Spec).
+
+%% @doc Stops a node pool: its nodes halt (calls running there raise
+%% `{py_nodedown, Node}').
+-spec stop_pool(atom()) -> ok | {error, term()}.
+stop_pool(Name) ->
+    py_pools:stop_pool(Name).
+
+%% @doc The pools, by name: `default' (the embedded workers) and the node
+%% pools, each with its members.
+-spec pools() -> [py_pools:info()].
+pools() ->
+    py_pools:pools().
 
 %%% ------------------------------------------------------------------
 %%% To the engine

@@ -42,7 +42,8 @@
                     shutdown_timeout := non_neg_integer(),
                     stdout := output(),
                     stderr := output(),
-                    logging := logger | inherit}.
+                    logging := logger | inherit,
+                    pools := [{atom(), py_pools:spec()}]}.
 
 -type output() :: caller | logger | inherit.
 %% Where Python's `sys.stdout'/`sys.stderr' go: to the group leader of the
@@ -72,7 +73,8 @@ specs() ->
      {shutdown_timeout, 5000, fun non_neg_integer/1},
      {stdout, caller, one_of([caller, logger, inherit])},
      {stderr, caller, one_of([caller, logger, inherit])},
-     {logging, logger, one_of([logger, inherit])}].
+     {logging, logger, one_of([logger, inherit])},
+     {pools, [], fun pools/1}].
 
 %% Settings of the original LFE py and what replaced them.
 renamed() ->
@@ -214,6 +216,29 @@ init_items(L) when is_list(L) ->
 init_items(_) ->
     {error, "expected a list of Module | {exec, Code} | {Module, Function} | "
             "{Module, Function, Args}"}.
+
+%% Node pools started with py: `[{Name, Spec}]' or `#{Name => Spec}'.
+pools(M) when is_map(M) ->
+    pools(lists:sort(maps:to_list(M)));
+pools(L) when is_list(L) ->
+    Checked = [case P of
+                   {Name, Spec} -> py_pools:check_spec(Name, Spec);
+                   _ -> {error, {bad_pool, P, "expected {Name, Spec}"}}
+               end || P <- L],
+    Names = [N || {N, _} <- L],
+    case [Why || {error, {bad_pool, _, _} = Why} <- Checked] of
+        [{bad_pool, Name, Why} | _] ->
+            {error, lists:flatten(io_lib:format("pool ~p: ~ts", [Name, Why]))};
+        [] when length(Names) =/= length(L) ->
+            {error, "expected a list of {Name, Spec}"};
+        [] ->
+            case length(lists:usort(Names)) =:= length(Names) of
+                true -> {ok, lists:zip(Names, [S || {ok, S} <- Checked])};
+                false -> {error, "two pools with one name"}
+            end
+    end;
+pools(_) ->
+    {error, "expected a list of {Name, #{kind => nodes, ...}}"}.
 
 init_item(M) when is_atom(M) -> true;
 init_item({exec, Code}) -> is_binary(Code) orelse io_lib:char_list(Code);

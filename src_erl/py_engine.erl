@@ -14,7 +14,11 @@
 %%%     pool      py_pool:pick_target/2 (the scheduler, in the caller),
 %%%               submit, await; a job its stopping worker never ran is
 %%%               sent again (a few times); nothing else is resent
-%%%   remote      py_remote:call/3: erpc to serve/3 on that node, which
+%%%   node pool   the `pool' option (other than `default'): the pool's
+%%%               scheduler picks a node, py_node_server:call/3 sends it
+%%%               to that node's server, which runs it through serve/3
+%%%   remote      a pool's node: as above; another node:
+%%%               py_remote:call/3, erpc to serve/3 on that node, which
 %%%               runs the request there through call/2
 %%%   reply       {py_maps, Nodes}: its large maps built (complete/1);
 %%%               {ok, V} -> V; {error, R} -> erlang:error(R)
@@ -40,6 +44,7 @@
 run(Request, Opts) ->
     case route(Request, Opts) of
         local -> reply(local(Request, Opts));
+        {pool, Name} -> reply(in_node_pool(Name, Request, Opts));
         Node -> reply(remote(Node, Request, Opts))
     end.
 
@@ -98,8 +103,18 @@ complete(Reply) ->
 
 route(_Request, #{node := Node}) ->
     Node;
-route(Request, _Opts) ->
-    py_request:fold_handles(fun node_of/2, local, Request).
+route(Request, Opts) ->
+    %% The object lives where its handles say, whatever the pool.
+    case py_request:fold_handles(fun node_of/2, local, Request) of
+        local ->
+            case Opts of
+                #{pool := default} -> local;
+                #{pool := Name} -> {pool, Name};
+                #{} -> local
+            end;
+        Node ->
+            Node
+    end.
 
 node_of(Handle, Acc) ->
     case py_request:handle_kind(Handle) of
@@ -112,7 +127,25 @@ remote(Node, Request, Opts) when Node =:= node() ->
     %% This node's own remote handles: swapped back, and run here.
     local(py_remote:unwrap(Request), Opts);
 remote(Node, Request, Opts) ->
-    py_remote:call(Node, Request, Opts).
+    %% A node of a node pool is called through its server; a node that a
+    %% pool restarted is gone, with its objects.
+    case py_pools:node_member(Node) of
+        {member, Member} -> py_node_server:call(Member, Request, Opts);
+        {restarted, _Pool} -> {error, {py_node_restarted, Node}};
+        none -> py_remote:call(Node, Request, Opts)
+    end.
+
+%% The pool's scheduler picks a node (in this process, as for workers);
+%% `shared' (no queue is shared between nodes) means `least_loaded' there.
+in_node_pool(Name, Request, Opts) ->
+    {Members, Counter, Default} = py_pools:members(Name),
+    I = case py_sched:pick(Members, Counter, Opts, Default) of
+            any -> py_sched:pick(Members, Counter, #{scheduler => least_loaded}, Default);
+            Picked -> Picked
+        end,
+    %% The worker and scheduler options picked the node; a key goes on
+    %% (the same worker there too: thread affinity).
+    py_node_server:call(element(I, Members), Request, maps:without([worker, scheduler], Opts)).
 
 %%% This node --------------------------------------------------------------
 

@@ -38,6 +38,12 @@
       | {py_nodedown, node()} | {py_not_on_node, node()} | {py_no_nodes, [node()]}
         %% Distributed calls: the node went down, does not run py, none of
         %% the nodes has workers.
+      | {py_node_restarted, node()}
+        %% The node (of a node pool) was restarted, or its pool stopped:
+        %% the objects of its handles are gone.
+      | {py_no_pool, atom()} | {py_pool_down, atom()}
+        %% `{pool, Name}' names no pool; none of the pool's nodes is up
+        %% (all of them restarting or unreachable).
       | {py_item_crashed, ExitReason :: term()}
         %% A parallel item's helper process died (in its `{error, _}').
       | {exit | throw, term()}
@@ -73,10 +79,13 @@
       | {python_init_failed, term()} | {py_nif_not_loaded, term()}
       | {py_worker_start_failed, term()} | {too_few_workers, term()}
       | not_distributed | {not_loopback, string(), term()} | {resolves_to, term()}
-      | {already_running, node()} | {setup_failed, node(), term()} | {not_a_peer, node()}.
+      | {already_running, node()} | {setup_failed, node(), term()} | {not_a_peer, node()}
+      | {bad_pool, Name :: term(), Why :: string()} | {already_started, atom()}
+      | {no_pool, atom()} | {embedded_pool, default}.
 %% What the control functions return as `{error, Reason}': a bad setting,
-%% an interpreter that failed to start, and the errors of
-%% `py:start_node/2' and `py:stop_node/1'.
+%% an interpreter that failed to start, the errors of
+%% `py:start_node/2' and `py:stop_node/1', and those of `py:start_pool/2'
+%% and `py:stop_pool/1'.
 
 %% @private
 %% @doc A failed job's reason as a line of text, for configuration errors.

@@ -29,6 +29,7 @@
                   timeout => timeout(),
                   context => py_context:context(),
                   node => node(),
+                  pool => atom(),
                   worker => pos_integer(),
                   scheduler => py_config:scheduler(),
                   key => term(),
@@ -74,6 +75,7 @@ spec(return) -> {[on_all_workers | ?CALL], fun(V) -> V =:= value orelse V =:= ha
 spec(timeout) -> {[on_all_workers | ?CALL], fun is_timeout/1};
 spec(context) -> {?CALL, fun is_context/1};
 spec(node) -> {?CALL, fun erlang:is_atom/1};
+spec(pool) -> {[on_all_workers | ?CALL], fun erlang:is_atom/1};
 spec(worker) -> {?CALL, fun is_pos_integer/1};
 spec(scheduler) -> {?CALL, fun is_scheduler/1};
 spec(key) -> {?CALL, fun(_) -> true end};

@@ -15,7 +15,7 @@
 %%% @end
 -module(py_parallel).
 
--export([on_all_workers/2, scatter/2, worker_ids/0]).
+-export([on_all_workers/2, scatter/2, serve_batch/3, worker_ids/0]).
 
 -type result() :: {ok, term()} | {error, py_errors:error_reason()}.
 -export_type([result/0]).
@@ -31,7 +31,8 @@
 %% `{{Node, undefined}, {error, Reason}}'). All at once; results ordered
 %% by key.
 -spec on_all_workers(py_request:request(), py_opts:opts()) -> [{term(), result()}].
-on_all_workers(Request, Opts) ->
+on_all_workers(Request, Opts0) ->
+    Opts = pool_nodes(Opts0),
     CallOpts = py_opts:call_opts(Opts),
     {Places, Failed} =
         case Opts of
@@ -52,6 +53,16 @@ on_all_workers(Request, Opts) ->
             || {MRef, Key} <- Running],
     lists:keysort(1, Done ++ Failed).
 
+%% A node pool's identical calls are those of its nodes.
+pool_nodes(#{pool := Name, nodes := _}) ->
+    erlang:error({py_badarg, bad_option, {pool, Name}});
+pool_nodes(Opts = #{pool := default}) ->
+    maps:remove(pool, Opts);
+pool_nodes(Opts = #{pool := Name}) ->
+    (maps:remove(pool, Opts))#{nodes => py_pools:nodes_of(Name)};
+pool_nodes(Opts) ->
+    Opts.
+
 %% @doc Runs the requests, at most `max_in_flight' at a time, on this
 %% node's workers or those of `{nodes, Nodes | all}'; returns their results
 %% in the order of the requests. Other options are call options, for every
@@ -59,6 +70,9 @@ on_all_workers(Request, Opts) ->
 -spec scatter([py_request:request()], py_opts:opts()) -> [result()].
 scatter([], _Opts) ->
     [];
+scatter(Requests, Opts = #{pool := Name}) when Name =/= default ->
+    is_map_key(nodes, Opts) andalso erlang:error({py_badarg, bad_option, {pool, Name}}),
+    scatter_pool(Name, Requests, Opts);
 scatter(Requests, Opts) ->
     Weights = case Opts of
                   #{nodes := Spec} ->
@@ -78,6 +92,108 @@ scatter(Requests, Opts) ->
     Items = lists:zip(lists:seq(1, length(Requests)), Requests),
     Results = run(Items, Slots, #{}, #{}, py_opts:call_opts(Opts), none),
     [maps:get(I, Results) || I <- lists:seq(1, length(Requests))].
+
+%%% Scatter over a node pool --------------------------------------------
+%%
+%% The requests go to the pool's nodes in batches (one message each way
+%% per batch, not per call), at most two batches at a time on each node:
+%% each node runs its batch as a scatter of its own, on its workers
+%% (`serve_batch/3'), while the next batch travels. A batch lost with its
+%% node fails its calls (`{py_nodedown, Node}'); the others go on, on the
+%% pool's nodes of the moment (a restarted node takes batches again).
+
+-define(BATCHES_PER_NODE, 2).
+-define(MAX_BATCH, 250).
+
+scatter_pool(Name, Requests, Opts) ->
+    {Members, _, _} = py_pools:members(Name),
+    Nodes = tuple_size(Members),
+    Count = length(Requests),
+    Size = max(1, min(?MAX_BATCH, Count div (4 * Nodes))),
+    Batches = batches(lists:zip(lists:seq(1, Count), Requests), Size),
+    %% On each node, `max_in_flight' is shared out between the nodes.
+    NodeOpts0 = maps:without([pool, max_in_flight], py_opts:call_opts(Opts)),
+    NodeOpts = case Opts of
+                   #{max_in_flight := Max} -> NodeOpts0#{max_in_flight => max(1, Max div Nodes)};
+                   #{} -> NodeOpts0
+               end,
+    Results = pool_run(Name, Batches, #{}, #{}, NodeOpts#{owner => self()}),
+    [maps:get(I, Results) || I <- lists:seq(1, Count)].
+
+batches([], _Size) -> [];
+batches(Items, Size) when length(Items) =< Size -> [Items];
+batches(Items, Size) ->
+    {Batch, Rest} = lists:split(Size, Items),
+    [Batch | batches(Rest, Size)].
+
+pool_run(_Name, [], InFlight, Results, _Opts) when map_size(InFlight) =:= 0 ->
+    Results;
+pool_run(Name, Batches, InFlight, Results, Opts) ->
+    case Batches =/= [] andalso free_member(Name, InFlight) of
+        {ok, Member} ->
+            [Batch | Rest] = Batches,
+            {MRef, Done} = py_node_server:send_batch(Member, [R || {_, R} <- Batch], Opts),
+            pool_run(Name, Rest, InFlight#{MRef => {Member, Batch, Done}}, Results, Opts);
+        {error, Why} when map_size(InFlight) =:= 0 ->
+            %% No node to send to, none running: the pool is down.
+            lists:foldl(fun({I, _}, R) -> R#{I => {error, Why}} end, Results,
+                        lists:append(Batches));
+        _ ->
+            receive
+                {MRef, BatchResults} when is_map_key(MRef, InFlight), is_list(BatchResults) ->
+                    {{_, Batch, Done}, InFlight1} = maps:take(MRef, InFlight),
+                    ok = Done(),
+                    Results1 = lists:foldl(fun({{I, _}, R}, Acc) -> Acc#{I => R} end, Results,
+                                           lists:zip(Batch, BatchResults)),
+                    pool_run(Name, Batches, InFlight1, Results1, Opts);
+                {'DOWN', MRef, process, _, _} when is_map_key(MRef, InFlight) ->
+                    {{Member, Batch, Done}, InFlight1} = maps:take(MRef, InFlight),
+                    ok = Done(),
+                    Down = {error, {py_nodedown, py_node_server:node_of(Member)}},
+                    Results1 = lists:foldl(fun({I, _}, Acc) -> Acc#{I => Down} end, Results, Batch),
+                    pool_run(Name, Batches, InFlight1, Results1, Opts)
+            end
+    end.
+
+%% A live member of the pool with fewer than ?BATCHES_PER_NODE batches of
+%% this scatter in flight: `{ok, Member}', `busy', or `{error, Why}' when
+%% the pool has no live node.
+free_member(Name, InFlight) ->
+    try py_pools:members(Name) of
+        {Members, _, _} ->
+            Busy = [py_node_server:node_of(M) || {M, _, _} <- maps:values(InFlight)],
+            Free = [M || M <- tuple_to_list(Members),
+                         length([N || N <- Busy, N =:= py_node_server:node_of(M)])
+                             < ?BATCHES_PER_NODE],
+            case Free of
+                [] -> busy;
+                _ -> {ok, lists:nth(rand:uniform(length(Free)), Free)}
+            end
+    catch
+        error:Why -> {error, Why}
+    end.
+
+%% @private
+%% @doc Runs a batch of a node pool's scatter here, for a process of
+%% another node (`py_node_server'): the requests' remote handles of this
+%% node become handles again, the results' handles are lent to `Owner'.
+%% Results in the order of the requests; never raises.
+-spec serve_batch(pid(), [py_request:request()], py_opts:opts()) -> [result()].
+serve_batch(Owner, Requests, Opts) ->
+    Unwrapped = [try {ok, py_remote:unwrap(R)} catch error:Why -> {error, Why} end
+                 || R <- Requests],
+    LocalOpts = maps:without([owner, node, pool], Opts),
+    Ran = try scatter([R || {ok, R} <- Unwrapped], LocalOpts)
+          catch error:Why -> [{error, Why} || {ok, _} <- Unwrapped]
+          end,
+    merge(Unwrapped, Ran, Owner).
+
+merge([{ok, _} | Rest], [Result | Ran], Owner) ->
+    [py_remote:lend(Result, Owner) | merge(Rest, Ran, Owner)];
+merge([{error, _} = Error | Rest], Ran, Owner) ->
+    [Error | merge(Rest, Ran, Owner)];
+merge([], [], _Owner) ->
+    [].
 
 %% Sends items while there are free slots, else waits for one to finish.
 run([], _Slots, InFlight, Results, _Opts, _Down) when map_size(InFlight) =:= 0 ->

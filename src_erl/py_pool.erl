@@ -146,9 +146,11 @@ worker({Worker, _, _, _}) -> Worker.
 -spec owner(member()) -> pid().
 owner({_, Owner, _, _}) -> Owner.
 
-%% @doc The id of a member's place in the pool.
--spec slot(member()) -> slot().
-slot({_, _, Slot, _}) -> Slot.
+%% @doc The id of a member's place in the pool (for a node pool's member:
+%% its node's place).
+-spec slot(member() | py_node_server:member()) -> slot().
+slot({_, _, Slot, _}) -> Slot;
+slot(NodeMember) -> py_node_server:slot(NodeMember).
 
 %% @private
 %% @doc The NIF's id of a member's worker thread (as in
@@ -165,9 +167,11 @@ slot_of(Thread) ->
     maps:get(Thread, persistent_term:get(?THREADS, #{}), undefined).
 
 %% @doc How many jobs wait in a member's queue (not counting the one it
-%% runs). Cheap: for schedulers.
--spec queue_len(member()) -> non_neg_integer().
-queue_len({Worker, _, _, _}) -> py_nif:queue_len(Worker).
+%% runs); for a node pool's member, the calls this node has in flight on
+%% it. Cheap: for schedulers.
+-spec queue_len(member() | py_node_server:member()) -> non_neg_integer().
+queue_len({Worker, _, _, _}) -> py_nif:queue_len(Worker);
+queue_len(NodeMember) -> py_node_server:load(NodeMember).
 
 %% @private
 %% @doc Records that a caller gave up after `Timeout' ms and cancelled its

@@ -26,7 +26,7 @@
 -include_lib("kernel/include/logger.hrl").
 
 %% Caller side (py_engine, the facade)
--export([call/3, release/1, nodes/0, start_node/2, stop_node/1]).
+-export([call/3, prepare/3, release/1, nodes/0, start_node/2, spawn_node/3, stop_node/1]).
 -compile({no_auto_import, [nodes/0]}).
 %% Serving side (py_engine:serve/3, erpc)
 -export([unwrap/1, lend/2, drop/1, handles/0]).
@@ -74,18 +74,7 @@
 %% node (their objects cannot travel) nor of a third node.
 -spec call(node(), py_request:request(), py_opts:opts()) -> {ok, term()} | {error, term()}.
 call(Node, Request, Opts) ->
-    ok = py_request:fold_handles(fun(H, ok) -> check_handle(Node, H) end, ok, Request),
-    case is_map_key(context, Opts) orelse py_context:current() =/= undefined of
-        true -> erlang:error({py_badarg, context_on_other_node, Node});
-        false -> ok
-    end,
-    Timeout = case Opts of
-                  #{timeout := T} -> T;
-                  #{} -> py_config:get(call_timeout)
-              end,
-    Owner = maps:get(owner, Opts, self()),
-    %% The serving node uses this node's timeout, not its own default.
-    RemoteOpts = maps:without([node, owner], Opts#{timeout => Timeout}),
+    {Timeout, Owner, RemoteOpts} = prepare(Node, Request, Opts),
     ErpcTimeout = case Timeout of
                       infinity -> infinity;
                       _ -> Timeout + ?MARGIN
@@ -98,6 +87,28 @@ call(Node, Request, Opts) ->
         error:{exception, undef, [{py_engine, serve, _, _} | _]} -> {error, {py_not_on_node, Node}};
         error:{exception, Reason, _Stack} -> {error, Reason}
     end.
+
+%% @private
+%% @doc What may go to another node, checked (raises `{py_badarg, _, _}'
+%% otherwise: a handle of this node or of a third node, a context), and
+%% how: the call's timeout (this node's default, not the other's), the
+%% process the handles of the result will belong to, and the options for
+%% `py_engine:serve/3' there. For every transport (erpc here, the pools'
+%% node servers).
+-spec prepare(node(), py_request:request(), py_opts:opts()) -> {timeout(), pid(), py_opts:opts()}.
+prepare(Node, Request, Opts) ->
+    ok = py_request:fold_handles(fun(H, ok) -> check_handle(Node, H) end, ok, Request),
+    case is_map_key(context, Opts) orelse py_context:current() =/= undefined of
+        true -> erlang:error({py_badarg, context_on_other_node, Node});
+        false -> ok
+    end,
+    Timeout = case Opts of
+                  #{timeout := T} -> T;
+                  #{} -> py_config:get(call_timeout)
+              end,
+    Owner = maps:get(owner, Opts, self()),
+    %% The serving node uses this node's timeout, not its own default.
+    {Timeout, Owner, maps:without([node, owner, pool], Opts#{timeout => Timeout})}.
 
 check_handle(Node, Handle) ->
     case py_request:handle_kind(Handle) of
@@ -260,13 +271,37 @@ nodes() ->
 %% start error there (e.g. `{bad_config, ...}'), or an error of `peer'.
 -spec start_node(atom() | string(), node_opts()) -> {ok, node()} | {error, term()}.
 start_node(Name, Opts) when is_map(Opts) ->
-    case {is_alive(), whereis(?MODULE)} of
-        {false, _} -> {error, not_distributed};
-        {true, undefined} -> {error, py_not_started};
-        {true, _} -> start_peer(Name, Opts)
+    case is_alive() andalso whereis(?MODULE) =:= undefined of
+        true ->
+            {error, py_not_started};
+        false ->
+            %% Not linked to the caller (a shell that crashes must not
+            %% take the node along): this node's py_remote adopts it.
+            case spawn_node(Name, Opts, false) of
+                {ok, Peer, Node} ->
+                    ok = gen_server:call(?MODULE, {adopt, Node, Peer}),
+                    {ok, Node};
+                {error, _} = Error ->
+                    Error
+            end
     end.
 
-start_peer(Name, Opts) ->
+%% @private
+%% @doc Starts a Python node `Name@ThisHost' with OTP's `peer' (linked to
+%% the caller when `Link'), on the loopback interface, and py there, with
+%% this node's py settings (but its pools) under `Opts''s: see
+%% {@link start_node/2}. Returns once the node serves Python, with the
+%% peer's control process (`peer:stop/1' halts the node). Used by
+%% {@link start_node/2} and by the node pools (`py_node').
+-spec spawn_node(atom() | string(), node_opts(), boolean()) ->
+          {ok, pid(), node()} | {error, term()}.
+spawn_node(Name, Opts, Link) ->
+    case is_alive() of
+        false -> {error, not_distributed};
+        true -> start_peer(Name, Opts, Link)
+    end.
+
+start_peer(Name, Opts, Link) ->
     [_, Host] = string:split(atom_to_list(node()), "@"),
     case loopback(Host) of
         {ok, Ip} ->
@@ -278,17 +313,14 @@ start_peer(Name, Opts) ->
                     "-connect_all", "false"]
                 ++ maps:get(args, Opts, []),
             Node = list_to_atom(lists:concat([Name, "@", Host])),
-            %% Not linked to the caller (a shell that crashes must not take
-            %% the node along): this node's py_remote adopts it.
-            case running(Node) orelse spawn_peer(Name, Host, Args, BootTimeout) of
+            case running(Node) orelse spawn_peer(Name, Host, Args, BootTimeout, Link) of
                 true ->
                     {error, {already_running, Node}};
                 {ok, Peer, Started} ->
                     case setup(Started, Opts, BootTimeout) of
                         ok ->
-                            ok = gen_server:call(?MODULE, {adopt, Started, Peer}),
                             wait_listed(Started, 250),
-                            {ok, Started};
+                            {ok, Peer, Started};
                         {error, _} = Error ->
                             _ = (catch peer:stop(Peer)),
                             Error
@@ -305,9 +337,13 @@ start_peer(Name, Opts) ->
 running(Node) ->
     net_adm:ping(Node) =:= pong.
 
-spawn_peer(Name, Host, Args, BootTimeout) ->
+spawn_peer(Name, Host, Args, BootTimeout, Link) ->
+    Start = case Link of
+                true -> start_link;
+                false -> start
+            end,
     try
-        peer:start(#{name => Name, host => Host, args => Args, wait_boot => BootTimeout})
+        peer:Start(#{name => Name, host => Host, args => Args, wait_boot => BootTimeout})
     catch
         exit:Reason -> {error, Reason}
     end.
@@ -330,8 +366,10 @@ setup(Node, Opts, Timeout) ->
     Paths = maps:get(code_path, Opts,
                      [P || P <- code:get_path(), P =/= ".",
                            not lists:prefix(Root, P), filelib:is_dir(P)]),
+    %% This node's settings under the given ones; never its pools (a node
+    %% does not start nodes of its own).
     Env = lists:ukeymerge(1, lists:ukeysort(1, maps:get(env, Opts, [])),
-                          lists:ukeysort(1, application:get_all_env(py))),
+                          lists:ukeysort(1, proplists:delete(pools, application:get_all_env(py)))),
     try
         %% One by one, last first: the node's path then starts with ours,
         %% in our order.

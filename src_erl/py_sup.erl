@@ -1,8 +1,10 @@
 %%% @private
 %%% @doc Top supervisor: the services Python code uses (`py_callback' runs
 %%% the Erlang functions Python calls, `py_output' logs what Python writes
-%%% outside calls, `py_context' keeps the named contexts), the Python nodes (`py_pg', `py_remote'), the worker pool
-%%% registry, then the workers.
+%%% outside calls, `py_context' keeps the named contexts), the Python
+%%% nodes (`py_pg', `py_remote', `py_node_server'), the worker pool
+%%% registry, the workers, then the node pools (`py_pools',
+%%% `py_pools_sup').
 %%%
 %%% `rest_for_one': if the registry dies, the workers are restarted too and
 %%% register again. The intensity is the `max_restarts' and
@@ -45,11 +47,24 @@ init(Config = #{max_restarts := Intensity, restart_period := Period}) ->
                   %% Stops the peer nodes it owns.
                   shutdown => 30000,
                   type => worker},
+                %% The server that runs the calls of other nodes' pools.
+                #{id => py_node_server,
+                  start => {py_node_server, start_link, []},
+                  type => worker},
                 #{id => py_pool,
                   start => {py_pool, start_link, [Config]},
                   type => worker},
                 #{id => py_worker_sup,
                   start => {py_worker_sup, start_link, [Config]},
+                  shutdown => infinity,
+                  type => supervisor},
+                %% Node pools: the registry, then their nodes. Last: a
+                %% restart of the embedded workers leaves them running.
+                #{id => py_pools,
+                  start => {py_pools, start_link, [Config]},
+                  type => worker},
+                #{id => py_pools_sup,
+                  start => {py_pools_sup, start_link, [Config]},
                   shutdown => infinity,
                   type => supervisor}],
     {ok, {Flags, Children}}.

@@ -1,0 +1,35 @@
+%%% @private
+%%% @doc Supervises the nodes of one node pool, one `py_node' process per
+%%% slot: a node that dies (its process with it) is started again, at
+%%% most `max_restarts' times in `restart_period' seconds (the pool's
+%%% own, or py's settings); beyond, the whole pool is restarted by
+%%% `py_pools_sup'.
+%%% @end
+-module(py_node_pool).
+-behaviour(supervisor).
+
+-export([start_link/3]).
+-export([init/1]).
+
+-spec start_link(py_pools:name(), py_pools:spec(), py_config:config()) ->
+          {ok, pid()} | {error, term()}.
+start_link(Name, Spec, Config) ->
+    supervisor:start_link(?MODULE, {Name, Spec, Config}).
+
+-spec init({py_pools:name(), py_pools:spec(), py_config:config()}) ->
+          {ok, {supervisor:sup_flags(), [supervisor:child_spec()]}}.
+init({Name, Spec, Config}) ->
+    Flags = #{strategy => one_for_one,
+              intensity => maps:get(max_restarts, Spec, maps:get(max_restarts, Config)),
+              period => maps:get(restart_period, Spec, maps:get(restart_period, Config))},
+    Places = case Spec of
+                 #{nodes := Nodes} -> [{join, N} || N <- Nodes];
+                 #{size := Size} -> lists:duplicate(Size, start)
+             end,
+    Children = [#{id => Slot,
+                  start => {py_node, start_link, [Name, Slot, Place, Spec]},
+                  %% Its node halts in its terminate/2.
+                  shutdown => 30000,
+                  type => worker}
+                || {Slot, Place} <- lists:zip(lists:seq(1, length(Places)), Places)],
+    {ok, {Flags, Children}}.

@@ -1,0 +1,431 @@
+%%% @doc Pools: named sets of Python servers of one kind, under one API.
+%%%
+%%% <ul>
+%%% <li>`embedded': the workers of this node (threads of its one
+%%%     interpreter, see {@link py_pool}); that is the pool named
+%%%     `default', the one calls use without a `{pool, Name}' option.</li>
+%%% <li>`nodes': Python nodes, each an Erlang node running py with its own
+%%%     interpreter (so its own GIL, its own crashes, its own venv): `size'
+%%%     nodes started on this host with OTP's `peer' and restarted when
+%%%     they die (within the pool's restart intensity), or nodes of other
+%%%     machines joined by name (`nodes => [Node]'), watched and
+%%%     reconnected.</li>
+%%% </ul>
+%%%
+%%% This process is the registry: it checks and records the pools, and
+%%% publishes the live members of each node pool (for the callers, in
+%%% `persistent_term': picking a node costs no process hop), as the
+%%% member processes (`py_node') register and die. The pools' processes
+%%% live under `py_pools_sup'.
+%%% @end
+-module(py_pools).
+-behaviour(gen_server).
+
+%% API (py facade, py_config)
+-export([start_pool/2, stop_pool/1, pools/0, check_spec/2]).
+%% The hot path (py_engine, py_parallel)
+-export([members/1, node_member/1, nodes_of/1]).
+%% Members (py_node)
+-export([register/4, down/2, lost/1]).
+-export([start_link/1, init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
+
+-export_type([name/0, spec/0, info/0]).
+
+-type name() :: atom().
+-type spec() :: #{kind := nodes,
+                  size => pos_integer(),
+                  nodes => [node()],
+                  workers => pos_integer(),
+                  env => [{atom(), term()}],
+                  max_restarts => non_neg_integer(),
+                  restart_period => pos_integer(),
+                  boot_timeout => timeout(),
+                  scheduler => py_config:scheduler()}.
+%% A node pool: `size' nodes started here (default 2), or the nodes
+%% `nodes' of other machines (which run py already); `workers' per started
+%% node (default: this node's `workers' setting), `env' their py settings
+%% (on top of this node's, e.g. their own `venv' and `requirements'),
+%% `max_restarts' restarts of its nodes in `restart_period' seconds
+%% (default: this node's settings), `boot_timeout' ms for a node to
+%% start, `scheduler' the one that picks a node for a call (default
+%% `least_loaded'; `shared' means `least_loaded' here).
+-type info() :: #{name := name(), kind := embedded | nodes, size := non_neg_integer(),
+                  members := [#{id := pos_integer(), node => node(), os_pid => string(),
+                                restarts => non_neg_integer(), state => up | down}]}.
+
+%% {?MODULE, Name} => {Members, Counter}: the live members of a node pool.
+-define(MEMBERS(Name), {?MODULE, members, Name}).
+%% #{Node => {member, Member} | {restarted, Pool}}: every node of a pool
+%% (and the nodes pools had before a restart or stop).
+-define(NODES, {?MODULE, nodes}).
+%% How many gone nodes are remembered (for stale handles' errors).
+-define(GONE_KEPT, 1000).
+
+%%% ------------------------------------------------------------------
+%%% API
+%%% ------------------------------------------------------------------
+
+%% @private
+%% @doc Starts a node pool; returns once every node serves Python (see
+%% {@link spec()}).
+-spec start_pool(name(), term()) -> ok | {error, term()}.
+start_pool(Name, Spec0) ->
+    case whereis(?MODULE) of
+        undefined ->
+            {error, py_not_started};
+        _ ->
+            case check_spec(Name, Spec0) of
+                {ok, Spec} ->
+                    case gen_server:call(?MODULE, {add, Name, Spec}, infinity) of
+                        ok -> start_members(Name, Spec);
+                        {error, _} = Error -> Error
+                    end;
+                {error, _} = Error ->
+                    Error
+            end
+    end.
+
+start_members(Name, Spec) ->
+    case py_pools_sup:start_pool(Name, Spec) of
+        ok ->
+            ok;
+        {error, _} = Error ->
+            ok = gen_server:call(?MODULE, {remove, Name}, infinity),
+            Error
+    end.
+
+%% @private
+%% @doc Stops a node pool: its nodes halt (calls running there fail with
+%% `{py_nodedown, Node}').
+-spec stop_pool(name()) -> ok | {error, term()}.
+stop_pool(default) ->
+    {error, {embedded_pool, default}};
+stop_pool(Name) ->
+    case catch gen_server:call(?MODULE, {known, Name}, infinity) of
+        true ->
+            ok = py_pools_sup:stop_pool(Name),
+            ok = gen_server:call(?MODULE, {remove, Name}, infinity);
+        false ->
+            {error, {no_pool, Name}};
+        {'EXIT', _} ->
+            {error, py_not_started}
+    end.
+
+%% @private
+%% @doc The pools, by name: `default' (this node's workers) and the node
+%% pools with their nodes.
+-spec pools() -> [info()].
+pools() ->
+    case catch gen_server:call(?MODULE, info, infinity) of
+        {'EXIT', _} ->
+            [];
+        NodePools ->
+            Embedded = [#{id => Id} || #{id := Id} <- py_pool:info()],
+            Default = #{name => default, kind => embedded, size => length(Embedded),
+                        members => Embedded},
+            [Info || {_, Info} <- lists:keysort(1, [{default, Default} | NodePools])]
+    end.
+
+%% @private
+%% @doc Checks a pool's name and spec (for `py:start_pool/2' and the
+%% `pools' setting): `{ok, Spec}' with the defaults filled in, or
+%% `{error, {bad_pool, Name, Why}}'.
+-spec check_spec(term(), term()) -> {ok, spec()} | {error, {bad_pool, term(), string()}}.
+check_spec(default, _Spec) ->
+    bad(default, "default is the embedded pool (this node's workers): it is always there");
+check_spec(Name, _Spec) when not is_atom(Name) ->
+    bad(Name, "a pool's name is an atom");
+check_spec(Name, #{kind := embedded}) ->
+    bad(Name, "the only embedded pool is default (one interpreter per node): "
+        "use kind => nodes");
+check_spec(Name, #{kind := nodes} = Spec) ->
+    Known = [kind, size, nodes, workers, env, max_restarts, restart_period, boot_timeout,
+             scheduler],
+    case maps:keys(maps:without(Known, Spec)) of
+        [] -> check_fields(Name, maps:to_list(maps:remove(kind, Spec)), Spec);
+        [Key | _] -> bad(Name, io_lib:format("unknown key ~p (known: ~p)", [Key, Known]))
+    end;
+check_spec(Name, #{kind := Kind}) ->
+    bad(Name, io_lib:format("unknown kind ~p: expected nodes", [Kind]));
+check_spec(Name, Spec) when is_map(Spec) ->
+    bad(Name, "kind is missing: expected kind => nodes");
+check_spec(Name, _Spec) ->
+    bad(Name, "expected a map such as #{kind => nodes, size => 2}").
+
+check_fields(Name, [], Spec) ->
+    case Spec of
+        #{size := _, nodes := _} -> bad(Name, "size and nodes exclude each other");
+        #{nodes := _, env := _} -> bad(Name, "env is for nodes the pool starts (size), not joined ones");
+        #{nodes := _} -> {ok, Spec};
+        #{} -> {ok, maps:merge(#{size => 2}, Spec)}
+    end;
+check_fields(Name, [{Key, Value} | Rest], Spec) ->
+    Ok = case Key of
+             size -> is_integer(Value) andalso Value > 0;
+             workers -> is_integer(Value) andalso Value > 0;
+             max_restarts -> is_integer(Value) andalso Value >= 0;
+             restart_period -> is_integer(Value) andalso Value > 0;
+             boot_timeout -> Value =:= infinity orelse (is_integer(Value) andalso Value > 0);
+             scheduler -> lists:member(Value, [shared, round_robin, random, least_loaded, keyed])
+                              orelse (is_tuple(Value) andalso tuple_size(Value) =:= 2
+                                      andalso is_atom(element(1, Value))
+                                      andalso is_atom(element(2, Value)));
+             nodes -> is_list(Value) andalso Value =/= [] andalso lists:all(fun is_atom/1, Value)
+                          andalso length(lists:usort(Value)) =:= length(Value);
+             env -> is_list(Value) andalso
+                        lists:all(fun({K, _}) -> is_atom(K) andalso K =/= pools; (_) -> false end,
+                                  Value)
+         end,
+    case Ok of
+        true -> check_fields(Name, Rest, Spec);
+        false -> bad(Name, io_lib:format("bad ~p: ~0p", [Key, Value]))
+    end.
+
+bad(Name, Why) ->
+    {error, {bad_pool, Name, lists:flatten(Why)}}.
+
+%%% ------------------------------------------------------------------
+%%% The hot path: no process hop
+%%% ------------------------------------------------------------------
+
+%% @private
+%% @doc The live members of node pool `Name', its round-robin counter and
+%% its scheduler; raises `{py_no_pool, Name}' for a pool that does not
+%% exist, `{py_pool_down, Name}' when none of its nodes is up.
+-spec members(name()) -> {tuple(), atomics:atomics_ref(), py_config:scheduler()}.
+members(Name) ->
+    case persistent_term:get(?MEMBERS(Name), undefined) of
+        {Members, _, _} = Published when tuple_size(Members) > 0 -> Published;
+        {_, _, _} -> erlang:error({py_pool_down, Name});
+        undefined -> erlang:error({py_no_pool, Name})
+    end.
+
+%% @private
+%% @doc What this node knows of `Node' as a pool's node: `{member, M}'
+%% while it serves a pool, `{restarted, Pool}' once it was restarted (or
+%% its pool stopped), `none' for any other node.
+-spec node_member(node()) -> {member, py_node_server:member()} | {restarted, name()} | none.
+node_member(Node) ->
+    maps:get(Node, persistent_term:get(?NODES, #{}), none).
+
+%% @private
+%% @doc The nodes of node pool `Name' (the live ones), for identical
+%% calls.
+-spec nodes_of(name()) -> [node()].
+nodes_of(Name) ->
+    {Members, _, _} = members(Name),
+    [py_node_server:node_of(M) || M <- tuple_to_list(Members)].
+
+%%% ------------------------------------------------------------------
+%%% Members (py_node)
+%%% ------------------------------------------------------------------
+
+%% @private
+%% @doc The member process of slot `Slot' of pool `Name' serves: its
+%% node's server is `Server'. It stays published while that process
+%% lives, or until {@link down/2}.
+-spec register(name(), py_pool:slot(), node(), {pid(), string()}) -> ok.
+register(Name, Slot, Node, {Server, OsPid}) ->
+    gen_server:call(?MODULE, {register, Name, Slot, Node, Server, OsPid, self()}, infinity).
+
+%% @private
+%% @doc The node of slot `Slot' is down for now (a joined node that lost
+%% its connection): out of the published members until it registers
+%% again.
+-spec down(name(), py_pool:slot()) -> ok.
+down(Name, Slot) ->
+    gen_server:call(?MODULE, {down, Name, Slot, self()}, infinity).
+
+%% @private
+%% @doc A caller found the member's server gone (its node down, or py
+%% stopped there): the member is out of the published ones at once,
+%% before its `py_node' process notices.
+-spec lost(py_node_server:member()) -> ok.
+lost(Member) ->
+    try gen_server:call(?MODULE, {lost, py_node_server:server(Member)}, infinity)
+    catch exit:_ -> ok
+    end.
+
+%%% ------------------------------------------------------------------
+%%% gen_server
+%%% ------------------------------------------------------------------
+
+%% @private
+%% @doc Started by `py_sup', with the pools of the `pools' setting (which
+%% `py_pools_sup', started next, starts).
+-spec start_link(py_config:config()) -> {ok, pid()} | {error, term()}.
+start_link(Config) ->
+    gen_server:start_link({local, ?MODULE}, ?MODULE, Config, []).
+
+%% State: pools => #{Name => #{spec, members => #{Slot => Entry}}},
+%% restarts => #{{Name, Slot} => N}, gone => queue of nodes remembered.
+-record(entry, {node :: node(), server :: pid(), pid :: pid(), mref :: reference(),
+                load :: atomics:atomics_ref(), state = up :: up | down,
+                started :: boolean(),
+                os_pid :: string() | undefined}).
+
+%% @private
+-spec init(py_config:config()) -> {ok, map()}.
+init(Config) ->
+    process_flag(trap_exit, true),
+    Pools = maps:from_list([{Name, #{spec => Spec, members => #{}}}
+                            || {Name, Spec} <- maps:get(pools, Config, [])]),
+    State = #{pools => Pools, restarts => #{}, gone => queue:new()},
+    [publish(Name, State) || Name <- maps:keys(Pools)],
+    {ok, State}.
+
+%% @private
+-spec handle_call(term(), gen_server:from(), map()) -> {reply, term(), map()}.
+handle_call({add, Name, Spec}, _From, State = #{pools := Pools}) ->
+    case Pools of
+        #{Name := _} -> {reply, {error, {already_started, Name}}, State};
+        #{} ->
+            New = State#{pools := Pools#{Name => #{spec => Spec, members => #{}}}},
+            publish(Name, New),
+            {reply, ok, New}
+    end;
+handle_call({remove, Name}, _From, State = #{pools := Pools}) ->
+    case maps:take(Name, Pools) of
+        {#{members := Members}, Rest} ->
+            New0 = maps:fold(fun(Slot, E, S) -> gone(Name, Slot, E, S) end,
+                             State#{pools := Rest}, Members),
+            _ = persistent_term:erase(?MEMBERS(Name)),
+            publish_nodes(New0),
+            #{restarts := Restarts} = New0,
+            {reply, ok, New0#{restarts := maps:filter(fun({P, _}, _) -> P =/= Name end, Restarts)}};
+        error ->
+            {reply, ok, State}
+    end;
+handle_call({known, Name}, _From, State = #{pools := Pools}) ->
+    {reply, is_map_key(Name, Pools), State};
+handle_call({register, Name, Slot, Node, Server, OsPid, Pid}, _From, State0) ->
+    case State0 of
+        #{pools := #{Name := #{members := Members, spec := Spec}}} ->
+            State1 = case Members of
+                         #{Slot := Old} -> gone(Name, Slot, Old, State0);
+                         #{} -> State0
+                     end,
+            Started = not is_map_key(nodes, Spec),
+            Entry = #entry{node = Node, server = Server, pid = Pid, started = Started,
+                           mref = erlang:monitor(process, Pid),
+                           load = atomics:new(1, [{signed, true}]), os_pid = OsPid},
+            #{pools := Pools = #{Name := Pool = #{members := Members1}},
+              restarts := Restarts} = State1,
+            New = State1#{pools := Pools#{Name := Pool#{members := Members1#{Slot => Entry}}},
+                          restarts := case Restarts of
+                                          #{{Name, Slot} := N} -> Restarts#{{Name, Slot} := N + 1};
+                                          #{} -> Restarts#{{Name, Slot} => 0}
+                                      end},
+            publish(Name, New),
+            {reply, ok, New};
+        #{} ->
+            {reply, ok, State0}
+    end;
+handle_call({down, Name, Slot, Pid}, _From, State = #{pools := Pools}) ->
+    case Pools of
+        #{Name := Pool = #{members := #{Slot := E = #entry{pid = Pid}} = Members}} ->
+            New = State#{pools := Pools#{Name := Pool#{members := Members#{Slot := E#entry{state = down}}}}},
+            publish(Name, New),
+            {reply, ok, New};
+        #{} ->
+            {reply, ok, State}
+    end;
+handle_call({lost, Server}, _From, State = #{pools := Pools}) ->
+    Found = [{Name, Slot} || {Name, #{members := Ms}} <- maps:to_list(Pools),
+                             {Slot, #entry{server = S, state = up}} <- maps:to_list(Ms), S =:= Server],
+    New = lists:foldl(fun({Name, Slot}, St = #{pools := Ps}) ->
+                              #{Name := Pool = #{members := Ms = #{Slot := E}}} = Ps,
+                              St#{pools := Ps#{Name := Pool#{members := Ms#{Slot := E#entry{state = down}}}}}
+                      end, State, Found),
+    [publish(Name, New) || {Name, _} <- Found],
+    {reply, ok, New};
+handle_call(info, _From, State = #{pools := Pools, restarts := Restarts}) ->
+    Info = [{Name, #{name => Name, kind => nodes,
+                     size => maps:get(size, Spec, length(maps:get(nodes, Spec, []))),
+                     members => [#{id => Slot, node => E#entry.node, os_pid => E#entry.os_pid,
+                                   state => E#entry.state,
+                                   restarts => maps:get({Name, Slot}, Restarts, 0)}
+                                 || {Slot, E} <- lists:sort(maps:to_list(Members))]}}
+            || {Name, #{spec := Spec, members := Members}} <- maps:to_list(Pools)],
+    {reply, Info, State};
+handle_call(_Other, _From, State) ->
+    {reply, {error, unknown_call}, State}.
+
+%% @private
+-spec handle_cast(term(), map()) -> {noreply, map()}.
+handle_cast(_Msg, State) ->
+    {noreply, State}.
+
+%% @private
+-spec handle_info(term(), map()) -> {noreply, map()}.
+handle_info({'DOWN', MRef, process, _Pid, _Reason}, State = #{pools := Pools}) ->
+    %% A member process died (its node with it): out of the pool at once,
+    %% before its supervisor restarts it.
+    Found = [{Name, Slot, E} || {Name, #{members := Ms}} <- maps:to_list(Pools),
+                                {Slot, E = #entry{mref = M}} <- maps:to_list(Ms), M =:= MRef],
+    case Found of
+        [{Name, Slot, E}] ->
+            New = gone(Name, Slot, E, State),
+            publish(Name, New),
+            {noreply, New};
+        [] ->
+            {noreply, State}
+    end;
+handle_info(_Other, State) ->
+    {noreply, State}.
+
+%% @private
+-spec terminate(term(), map()) -> ok.
+terminate(_Reason, #{pools := Pools}) ->
+    _ = [persistent_term:erase(?MEMBERS(Name)) || Name <- maps:keys(Pools)],
+    _ = persistent_term:erase(?NODES),
+    ok.
+
+%% A member leaves its slot (dead, replaced, or its pool stopped): a node
+%% the pool started is remembered as gone, so that a handle of it fails
+%% clearly.
+gone(Name, Slot, #entry{node = Node, mref = MRef, started = Started},
+     State = #{pools := Pools, gone := Gone0}) ->
+    erlang:demonitor(MRef, [flush]),
+    %% A node of other machines stays: only the nodes the pool started
+    %% are gone for good.
+    Gone1 = case Started of
+                true -> queue:in({Node, Name}, Gone0);
+                false -> Gone0
+            end,
+    Gone = case queue:len(Gone1) > ?GONE_KEPT of
+               true -> queue:drop(Gone1);
+               false -> Gone1
+           end,
+    Pools1 = case Pools of
+                 #{Name := Pool = #{members := Ms}} ->
+                     Pools#{Name := Pool#{members := maps:remove(Slot, Ms)}};
+                 #{} ->
+                     Pools
+             end,
+    State#{pools := Pools1, gone := Gone}.
+
+publish(Name, State = #{pools := Pools}) ->
+    case Pools of
+        #{Name := #{members := Members, spec := Spec}} ->
+            Sched = maps:get(scheduler, Spec, least_loaded),
+            Counter = case persistent_term:get(?MEMBERS(Name), undefined) of
+                          {_, C, _} -> C;
+                          undefined -> atomics:new(1, [{signed, false}])
+                      end,
+            Live = [py_node_server:member(Slot, E#entry.node, E#entry.server, E#entry.load)
+                    || {Slot, E = #entry{state = up}} <- lists:sort(maps:to_list(Members))],
+            persistent_term:put(?MEMBERS(Name), {list_to_tuple(Live), Counter, Sched});
+        #{} ->
+            ok
+    end,
+    publish_nodes(State).
+
+publish_nodes(#{pools := Pools, gone := Gone}) ->
+    Restarted = maps:from_list([{N, {restarted, Pool}} || {N, Pool} <- queue:to_list(Gone)]),
+    Live = maps:from_list([{E#entry.node,
+                            {member, py_node_server:member(Slot, E#entry.node, E#entry.server,
+                                                           E#entry.load)}}
+                           || {_Name, #{members := Ms}} <- maps:to_list(Pools),
+                              {Slot, E = #entry{state = up}} <- maps:to_list(Ms)]),
+    persistent_term:put(?NODES, maps:merge(Restarted, Live)).
