@@ -188,12 +188,14 @@ parallel_and_distributed() ->
     case bench_distribution() of
         {ok, Started} ->
             try
-                over_peers(Args)
+                over_peers(Args),
+                py_bench_pools:run()
             after
                 Started andalso net_kernel:stop()
             end;
         {error, Why} ->
-            io:format("scatter/gather over 2 peer nodes: skipped (no distribution: ~p)~n", [Why])
+            io:format("scatter/gather over 2 peer nodes, pools: skipped (no distribution: ~p)~n",
+                      [Why])
     end.
 
 gil_releasing_call(Workers) when Workers >= 4 ->

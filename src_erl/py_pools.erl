@@ -335,7 +335,10 @@ handle_call({lost, Server}, _From, State = #{pools := Pools}) ->
                              {Slot, #entry{server = S, state = up}} <- maps:to_list(Ms), S =:= Server],
     New = lists:foldl(fun({Name, Slot}, St = #{pools := Ps}) ->
                               #{Name := Pool = #{members := Ms = #{Slot := E}}} = Ps,
-                              St#{pools := Ps#{Name := Pool#{members := Ms#{Slot := E#entry{state = down}}}}}
+                              St1 = St#{pools := Ps#{Name := Pool#{members := Ms#{Slot := E#entry{state = down}}}}},
+                              %% A node the pool started does not come back
+                              %% (a peer halts without its connection).
+                              remember_gone(E, Name, St1)
                       end, State, Found),
     [publish(Name, New) || {Name, _} <- Found],
     {reply, ok, New};
@@ -384,26 +387,28 @@ terminate(_Reason, #{pools := Pools}) ->
 %% A member leaves its slot (dead, replaced, or its pool stopped): a node
 %% the pool started is remembered as gone, so that a handle of it fails
 %% clearly.
-gone(Name, Slot, #entry{node = Node, mref = MRef, started = Started},
-     State = #{pools := Pools, gone := Gone0}) ->
+gone(Name, Slot, E = #entry{mref = MRef}, State0) ->
     erlang:demonitor(MRef, [flush]),
-    %% A node of other machines stays: only the nodes the pool started
-    %% are gone for good.
-    Gone1 = case Started of
-                true -> queue:in({Node, Name}, Gone0);
-                false -> Gone0
-            end,
-    Gone = case queue:len(Gone1) > ?GONE_KEPT of
-               true -> queue:drop(Gone1);
-               false -> Gone1
-           end,
+    State = #{pools := Pools} = remember_gone(E, Name, State0),
     Pools1 = case Pools of
                  #{Name := Pool = #{members := Ms}} ->
                      Pools#{Name := Pool#{members := maps:remove(Slot, Ms)}};
                  #{} ->
                      Pools
              end,
-    State#{pools := Pools1, gone := Gone}.
+    State#{pools := Pools1}.
+
+%% A node of other machines stays: only the nodes the pool started are
+%% gone for good.
+remember_gone(#entry{started = false}, _Name, State) ->
+    State;
+remember_gone(#entry{node = Node}, Name, State = #{gone := Gone0}) ->
+    Gone1 = queue:in({Node, Name}, Gone0),
+    Gone = case queue:len(Gone1) > ?GONE_KEPT of
+               true -> queue:drop(Gone1);
+               false -> Gone1
+           end,
+    State#{gone := Gone}.
 
 publish(Name, State = #{pools := Pools}) ->
     case Pools of
