@@ -8,7 +8,7 @@
 %%% caller (no `erpc' spawn, no extra hop back):
 %%%
 %%% ```
-%%% caller ── {'$py_call', Alias, Owner, Request, Opts} ──▶ py_node_server (on the node)
+%%% caller ── {'$py_call', Alias, Owner, Leader, Request, Opts} ──▶ py_node_server (on the node)
 %%%                                                           │ spawn (local)
 %%%                                                           ▼
 %%%                                 py_engine:serve(Owner, Request, Opts) there
@@ -74,7 +74,7 @@ call({'$py_node', _, Node, Server, Load} = Member, Request, Opts) ->
            end,
     MRef = erlang:monitor(process, Server, [{alias, reply_demonitor}]),
     _ = atomics:add(Load, 1, 1),
-    Server ! {'$py_call', MRef, Owner, Request, RemoteOpts},
+    Server ! {'$py_call', MRef, Owner, group_leader(), Request, RemoteOpts},
     Reply = receive
                 {MRef, R} ->
                     R;
@@ -103,7 +103,7 @@ send_batch({'$py_node', _, Node, Server, Load}, Requests, Opts) ->
     MRef = erlang:monitor(process, Server, [{alias, reply_demonitor}]),
     N = length(Requests),
     _ = atomics:add(Load, 1, N),
-    Server ! {'$py_batch', MRef, Owner, Requests, RemoteOpts},
+    Server ! {'$py_batch', MRef, Owner, group_leader(), Requests, RemoteOpts},
     {MRef, fun() -> _ = atomics:sub(Load, 1, N), ok end}.
 
 %%% ------------------------------------------------------------------
@@ -127,11 +127,17 @@ init(Parent) ->
 -spec loop() -> no_return().
 loop() ->
     receive
-        {'$py_call', ReplyTo, Owner, Request, Opts} ->
-            _ = spawn(fun() -> ReplyTo ! {ReplyTo, py_engine:serve(Owner, Request, Opts)} end),
-            ?MODULE:loop();
-        {'$py_batch', ReplyTo, Owner, Requests, Opts} ->
+        {'$py_call', ReplyTo, Owner, Leader, Request, Opts} ->
             _ = spawn(fun() ->
+                              %% What Python prints goes to the caller's group
+                              %% leader, as in a local call.
+                              true = group_leader(Leader, self()),
+                              ReplyTo ! {ReplyTo, py_engine:serve(Owner, Request, Opts)}
+                      end),
+            ?MODULE:loop();
+        {'$py_batch', ReplyTo, Owner, Leader, Requests, Opts} ->
+            _ = spawn(fun() ->
+                              true = group_leader(Leader, self()),
                               ReplyTo ! {ReplyTo, py_parallel:serve_batch(Owner, Requests, Opts)}
                       end),
             ?MODULE:loop();
