@@ -191,13 +191,18 @@ bad(Name, Why) ->
 %% @private
 %% @doc The live members of node pool `Name', its round-robin counter and
 %% its scheduler; raises `{py_no_pool, Name}' for a pool that does not
-%% exist, `{py_pool_down, Name}' when none of its nodes is up.
+%% exist (`py_not_started' when py is not running), `{py_pool_down,
+%% Name}' when none of its nodes is up.
 -spec members(name()) -> {tuple(), atomics:atomics_ref(), py_config:scheduler()}.
 members(Name) ->
     case persistent_term:get(?MEMBERS(Name), undefined) of
         {Members, _, _} = Published when tuple_size(Members) > 0 -> Published;
         {_, _, _} -> erlang:error({py_pool_down, Name});
-        undefined -> erlang:error({py_no_pool, Name})
+        undefined ->
+            case whereis(?MODULE) of
+                undefined -> erlang:error(py_not_started);
+                _ -> erlang:error({py_no_pool, Name})
+            end
     end.
 
 %% @private

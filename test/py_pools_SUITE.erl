@@ -416,6 +416,6 @@ configured_pools_and_stop(_Config) ->
     ok = py:stop(),
     wait_gone(Pids),
     ?assertEqual([], py:pools()),
-    {py_no_pool, cfg} = error_of(fun() -> os_pid_in(cfg, []) end),
+    py_not_started = error_of(fun() -> os_pid_in(cfg, []) end),
     application:unset_env(py, pools),
     ok = py_test_util:start().
