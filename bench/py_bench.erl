@@ -34,6 +34,7 @@ main() ->
     io:format("long_schedule events (>1 ms) during the run: ~b~n", [length(Events)]),
     [io:format("  long_schedule ~b ms in ~p, out ~p (~p)~n", [T, In, Out, Who])
      || {Who, T, In, Out} <- Events],
+    normal_scheduler_nifs(),
     parallel_and_distributed(),
     ok.
 
@@ -135,6 +136,52 @@ numpy_round_trip() ->
         _ ->
             io:format("1M float64 through numpy: skipped (no numpy; `make test` builds _build/test-venv)~n")
     end.
+
+%% The longest a normal-scheduler NIF takes on hostile shapes (target:
+%% under 1,000 us): `py_nif:submit/4' timed directly, each shape 21 times.
+%% Shapes over the budget answer `big' (the caller then uses the dirty
+%% variant); the others are queued, and their replies awaited.
+normal_scheduler_nifs() ->
+    Huge = 1 bsl 3321929,                       % about 10^1,000,000
+    Env = lists:seq(1, 100000),
+    Fun = fun() -> Env end,
+    MB = binary:copy(<<"x">>, 1 bsl 20),
+    Shapes = [{"400 bignums of 10^1,000,000", lists:duplicate(400, Huge)},
+              {"fun with a 100k-element environment", Fun},
+              {"improper tail that is that fun", [1, 2 | Fun]},
+              {"100k-element tuple", list_to_tuple(Env)},
+              {"100k-key map", maps:from_list([{I, I} || I <- Env])},
+              {"100k-deep nesting", lists:foldl(fun(_, Acc) -> [Acc] end, [], Env)},
+              {"1M-element list", lists:seq(1, 1000000)},
+              {"5,000 heap binaries", [<<I:64>> || I <- lists:seq(1, 5000)]},
+              {"100 refc binaries of 1 MB", lists:duplicate(100, MB)},
+              {"300 bignums of 2^32,000", lists:duplicate(300, 1 bsl 32000)},
+              {"4 bignums of 2^32,000", lists:duplicate(4, 1 bsl 32000)},
+              {"1,300-key map", maps:from_list([{I, I} || I <- lists:seq(1, 1300)])},
+              {"4,000-element list", lists:seq(1, 4000)}],
+    Timed = [{Name, time_submit(Shape)} || {Name, Shape} <- Shapes],
+    io:format("normal-scheduler NIF (py_nif:submit), hostile shapes, median / max of 21:~n"),
+    [io:format("  ~-38s ~4s  ~6b / ~6b us~n", [Name, Answer, Median, Max])
+     || {Name, {Answer, Median, Max}} <- Timed],
+    Longest = lists:max([Max || {_, {_, _, Max}} <- Timed]),
+    LongestMedian = lists:max([Median || {_, {_, Median, _}} <- Timed]),
+    io:format("longest normal-scheduler NIF on hostile shapes: ~b us (worst median ~b us; target < 1000)~n",
+              [Longest, LongestMedian]).
+
+%% `{big | ok, MedianUs, MaxUs}' of `py_nif:submit/4' with `Term' (in a
+%% request that fails at once on the worker: the term is copied, never
+%% converted).
+time_submit(Term) ->
+    Request = py_request:resolve(Term),
+    Runs = [begin
+                Ref = make_ref(),
+                {Us, Answer} = timer:tc(py_nif, submit, [any, Ref, Request, false]),
+                _ = Answer =:= ok andalso receive {Ref, _} -> ok end,
+                {Us, Answer}
+            end || _ <- lists:seq(1, 21)],
+    Times = lists:sort([Us || {Us, _} <- Runs]),
+    {_, Answer} = hd(Runs),
+    {atom_to_list(Answer), lists:nth(11, Times), lists:last(Times)}.
 
 best_of(N, F) ->
     lists:min([begin

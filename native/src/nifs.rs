@@ -96,7 +96,7 @@ fn submit<'a>(
     request: Term<'a>,
     cancellable: bool,
 ) -> NifResult<Term<'a>> {
-    if !within_budget(request, CELL_BUDGET) {
+    if !within_budget(&[reference, request], CELL_BUDGET) {
         return Ok(atoms::big().encode(env));
     }
     enqueue(env, target, reference, request, cancellable)
@@ -163,7 +163,7 @@ fn cancel(job: ResourceArc<JobRes>) -> rustler::Atom {
 /// to copy here (then use `callback_reply_dirty/2`).
 #[rustler::nif]
 fn callback_reply<'a>(env: Env<'a>, slot: ResourceArc<CallbackRes>, result: Term<'a>) -> Term<'a> {
-    if !within_budget(result, CELL_BUDGET) {
+    if !within_budget(&[result], CELL_BUDGET) {
         return atoms::big().encode(env);
     }
     slot.answer(result).encode(env)
