@@ -8,6 +8,7 @@
 %%%   improper tails, big tuples and maps go to a dirty scheduler
 %%%   (`py_nif:submit/4' answers `big'), and so do callback replies.
 %%% * Integers of any size convert exactly, or the call raises.
+%%% * Jobs queued while a worker spins still wake the other idle workers.
 -module(py_attack_SUITE).
 
 -include_lib("common_test/include/ct.hrl").
@@ -22,7 +23,8 @@
          callback_reply_has_the_same_budget/1,
          big_integers_from_python/1,
          big_integers_to_python/1,
-         integers_beyond_erlangs_limit_raise/1]).
+         integers_beyond_erlangs_limit_raise/1,
+         queued_jobs_wake_every_idle_worker/1]).
 %% Called by Python through beam.call.
 -export([huge_integers/0]).
 
@@ -34,11 +36,14 @@ all() ->
      hostile_shapes_leave_the_normal_scheduler, cheap_shapes_stay_on_the_normal_scheduler,
      hostile_shapes_still_convert, callback_reply_has_the_same_budget,
      big_integers_from_python, big_integers_to_python,
-     integers_beyond_erlangs_limit_raise].
+     integers_beyond_erlangs_limit_raise, queued_jobs_wake_every_idle_worker].
 
 init_per_suite(Config) ->
     ok = py_test_util:start(),
-    py:exec(<<"import time, beam\n"
+    py:exec(<<"import time, beam, threading\n"
+              "gate = threading.Event()\n"
+              "def wait_gate():\n"
+              "    return gate.wait(10)\n"
               "class LoopingHash:\n"
               "    def __hash__(self):\n"
               "        while True:\n"
@@ -249,6 +254,28 @@ bit_length(V) ->
 
 mod(V, P) ->
     ((V rem P) + P) rem P.
+
+%%% The idle protocol --------------------------------------------------
+
+%% Jobs pushed while an idle worker spins (a push then wakes nobody: the
+%% spinner takes one job) must still find the other idle workers: each
+%% round keeps all workers but one waiting on a gate, and checks that they
+%% all took a job; the last worker opens the gate.
+queued_jobs_wake_every_idle_worker(_Config) ->
+    Workers = length(py_pool:workers()),
+    [begin
+         py:exec(<<"gate.clear()">>),
+         Self = self(),
+         %% A call just before: some worker is likely spinning right after.
+         3 = py:func(operator, add, [1, 2]),
+         Callers = [spawn(fun() -> Self ! {self(), py:func('__main__', wait_gate, [])} end)
+                    || _ <- lists:seq(1, Workers - 1)],
+         Busy = fun() -> length([B || #{state := busy} = B <- py:workers()]) =:= Workers - 1 end,
+         ?assert(py_test_util:wait_until(Busy, 250), {round, Round}),
+         py:exec(<<"gate.set()">>),
+         [receive {P, true} -> ok after 20000 -> ct:fail({no_answer, Round}) end || P <- Callers]
+     end || Round <- lists:seq(1, 20)],
+    ok.
 
 pow10(N) ->
     pow10(N, 1, 10).

@@ -10,7 +10,9 @@
 //! a moment; at most one worker spins at a time (the cores are shared with
 //! the BEAM's own schedulers). Other idle workers park and put themselves
 //! on the shared queue's `idle` list. A submitter to the shared queue that
-//! finds no spinner unparks one idle worker; a submitter to a worker's own
+//! finds no spinner unparks one idle worker, and a worker that takes a job
+//! and leaves others behind unparks one more (so that jobs pushed during a
+//! spin do not wait for the spinner alone); a submitter to a worker's own
 //! queue unparks that worker if it is parked.
 //!
 //! Both sides use the same pattern (publish, full fence, then look at the
@@ -19,9 +21,12 @@
 //! worker sees the job on its last look before parking.
 //!
 //! Nothing is lost at shutdown either: pushes happen under a read lock
-//! that the leaving side takes for writing before it answers what is left
-//! (a worker's own queue when it stops, the shared queue when the last
-//! worker leaves).
+//! that the stopping side takes for writing before it answers what is
+//! left (a worker's own queue when it leaves; the shared queue when the
+//! last serving worker is stopped: that worker answers what is left when
+//! it leaves). A worker stops serving the shared queue when it is told to
+//! stop, not when its thread ends: a thread stuck in C code after its
+//! owner died must not keep the queue's last jobs waiting for it.
 
 use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
@@ -51,9 +56,10 @@ pub enum Msg {
 pub struct SharedQueue {
     tx: Sender<Box<Job>>,
     rx: Receiver<Box<Job>>,
-    /// Live workers. Submitters hold the read lock while pushing; the last
-    /// worker to leave takes the write lock, so no job can be pushed after
-    /// that and stay unanswered.
+    /// Workers serving the queue (started and not told to stop).
+    /// Submitters hold the read lock while pushing; the last worker to
+    /// retire takes the write lock, so no job can be pushed after that and
+    /// stay unanswered.
     live: RwLock<usize>,
     /// One idle worker at a time may spin on the queue.
     spinner: AtomicBool,
@@ -99,9 +105,16 @@ impl SharedQueue {
         self.rx.len()
     }
 
-    /// A job, without waiting.
+    /// A job, without waiting. When more are waiting, one more idle worker
+    /// is woken for them: a push that sees a spinner wakes nobody, and the
+    /// spinner takes one job only, so jobs pushed during a spin would else
+    /// wait for a busy worker while others sleep.
     pub fn try_take(&self) -> Option<Box<Job>> {
-        self.rx.try_recv().ok()
+        let job = self.rx.try_recv().ok()?;
+        if !self.rx.is_empty() {
+            self.wake_one();
+        }
+        Some(job)
     }
 
     /// A worker starts serving the queue.
@@ -112,7 +125,7 @@ impl SharedQueue {
     /// A worker stops serving the queue; true when it was the last one
     /// (then it must answer what is left: `try_take` until `None`; no job
     /// can arrive any more).
-    pub fn leave(&self) -> bool {
+    fn retire(&self) -> bool {
         let mut live = sync::write(&self.live);
         *live = live.saturating_sub(1);
         *live == 0
@@ -178,6 +191,9 @@ pub struct WorkerQueue {
     accepting: RwLock<bool>,
     /// A stop was asked: pushes are refused from then on.
     stopping: AtomicBool,
+    /// This worker was the last one to stop serving the shared queue: it
+    /// answers what is left there when it leaves.
+    drains_shared: AtomicBool,
     sleeper: Arc<Sleeper>,
 }
 
@@ -189,6 +205,7 @@ impl Default for WorkerQueue {
             rx,
             accepting: RwLock::new(true),
             stopping: AtomicBool::new(false),
+            drains_shared: AtomicBool::new(false),
             sleeper: Arc::default(),
         }
     }
@@ -226,15 +243,26 @@ impl WorkerQueue {
         Ok(())
     }
 
-    /// Asks the worker to stop after the jobs queued so far; true the first
-    /// time.
-    pub fn stop(&self) -> bool {
+    /// Asks the worker to stop after the jobs queued so far (it stops
+    /// serving `shared` at once); true the first time.
+    pub fn stop(&self, shared: &SharedQueue) -> bool {
         if self.stopping.swap(true, Ordering::AcqRel) {
             return false;
+        }
+        // Before the stop message: the worker reads the flag once it has
+        // taken that message.
+        if shared.retire() {
+            self.drains_shared.store(true, Ordering::SeqCst);
         }
         let _ = self.tx.send(Msg::Stop);
         self.sleeper.unpark();
         true
+    }
+
+    /// True when this worker, leaving, must answer the shared queue's
+    /// last jobs.
+    pub fn drains_shared(&self) -> bool {
+        self.drains_shared.load(Ordering::SeqCst)
     }
 
     pub fn len(&self) -> usize {

@@ -11,8 +11,8 @@
 //! ready; the worker lives until its resource is dropped, `stop_worker` is
 //! called, or the owning Erlang process dies. When it leaves it answers
 //! what is still queued for it (`{py_worker_stopped, Id}`, or
-//! `{py_worker_down, Id}` when the owner died); the last worker to leave
-//! also answers the shared queue.
+//! `{py_worker_down, Id}` when the owner died); the last worker told to
+//! stop also answers the shared queue (see `queue`).
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -214,7 +214,7 @@ impl WorkerShared {
 
     /// Stops the worker once the jobs queued before are answered.
     pub fn stop(&self) {
-        if self.queue.stop() {
+        if self.queue.stop(queue::shared()) {
             self.state.store(STATE_STOPPED, Ordering::Release);
         }
     }
@@ -337,17 +337,16 @@ fn thread_main(shared: Arc<WorkerShared>, ready: crossbeam_channel::Sender<Resul
 }
 
 /// The worker leaves: it answers what is still queued for it; the last
-/// worker to leave also answers the shared queue. A stop runs those jobs;
-/// an owner's death refuses them (`run_job` checks).
+/// worker told to stop also answers the shared queue. A stop runs those
+/// jobs; an owner's death refuses them (`run_job` checks).
 fn leave(shared: &Arc<WorkerShared>, mut state: WorkerState) {
     shared.state.store(STATE_STOPPED, Ordering::Release);
     for job in shared.queue.close() {
         reply_not_run(shared, job);
     }
     let shared_queue = queue::shared();
-    let last = shared_queue.leave();
     Python::attach(|py| {
-        if last {
+        if shared.queue.drains_shared() {
             while let Some(job) = shared_queue.try_take() {
                 run_job(py, shared, &mut state, job);
             }
