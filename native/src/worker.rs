@@ -311,7 +311,13 @@ fn thread_main(shared: Arc<WorkerShared>, ready: crossbeam_channel::Sender<Resul
             Msg::Stop => break,
         };
         Python::attach(|py| {
-            shared.state.store(STATE_BUSY, Ordering::Release);
+            // Busy, unless stopped meanwhile (`queue_len` reads `stopped`).
+            let _ = shared.state.compare_exchange(
+                STATE_IDLE,
+                STATE_BUSY,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
             run_job(py, &shared, &mut state, first);
             for _ in 1..BATCH {
                 match shared.queue.try_next(shared_queue) {
