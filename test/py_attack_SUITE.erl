@@ -168,7 +168,9 @@ cheap_shapes_stay_on_the_normal_scheduler(_Config) ->
     [begin
          Ref = make_ref(),
          ?assertEqual({Name, ok}, {Name, py_nif:submit(any, Ref, py_request:value(Shape), false)}),
-         receive {Ref, Reply} -> ?assertEqual({Name, {ok, Shape}}, {Name, Reply}) end
+         receive
+             {Ref, Reply} -> ?assertEqual({Name, {ok, Shape}}, {Name, py_engine:complete(Reply)})
+         end
      end || {Name, Shape} <- Shapes].
 
 %% Through the dirty path, the hostile shapes convert as before.
@@ -194,7 +196,10 @@ callback_reply_has_the_same_budget(_Config) ->
         Caller = spawn(fun() ->
                                Self ! {answer, catch py:eval(<<"beam.call('erlang', 'node', [])">>)}
                        end),
-        Slot = receive {py_call, S, erlang, node, []} -> S after 10000 -> ct:fail(no_call) end,
+        Slot = receive
+                   {py_call, S, erlang, node, [], _Caller} -> S
+               after 10000 -> ct:fail(no_call)
+               end,
         [?assertEqual({Name, big}, {Name, py_nif:callback_reply(Slot, {ok, Shape})})
          || {Name, Shape} <- hostile_shapes()],
         ?assertEqual(true, py_nif:callback_reply(Slot, {ok, 42})),
