@@ -57,6 +57,7 @@ start_steps() ->
            end,
            fun({Config, Site, Front}) ->
                    ok = py_config:publish(Config),
+                   ok = py_nif:set_worker_stack(maps:get(worker_stack, Config)),
                    case py_boot:run(Config, Site, Front) of
                        ok -> {ok, Config};
                        Error -> Error

@@ -55,12 +55,79 @@ group_leader_of(_) ->
 
 run(Slot, Module, Function, Args) ->
     ok = py_nif:callback_watch(Slot),
-    Result = try
-                 {ok, erlang:apply(Module, Function, Args)}
-             catch
-                 Class:Reason -> {error, {Class, Reason}}
+    %% What Python sees: the function's result, or how it failed (as
+    %% apply/3 would fail, for a name that is not allowed or not there).
+    Result = case resolve(Module, Function, py_config:get(callbacks)) of
+                 {ok, M, F} ->
+                     try
+                         {ok, erlang:apply(M, F, Args)}
+                     catch
+                         Class:Reason -> {error, {Class, Reason}}
+                     end;
+                 {refused, Why} ->
+                     {error, {error, Why}}
              end,
     case py_nif:callback_reply(Slot, Result) of
         big -> _ = py_nif:callback_reply_dirty(Slot, Result), ok;
         _ -> ok
+    end.
+
+%% The function a `beam.call' names. Names arrive as atoms when the atom
+%% exists, else as binaries. The `callbacks' setting is checked on the
+%% text first, before any atom is made; then an atom is made only for a
+%% module that can be loaded (bounded by the modules on the code path);
+%% a function name must already be an atom (loading its module made the
+%% atoms of its functions). Anything else is `undef', as for apply/3.
+resolve(Module, Function, Allowed) ->
+    case allowed(text(Module), text(Function), Allowed) of
+        true ->
+            %% The module first: loading it makes its functions' atoms.
+            case module_atom(Module) of
+                {ok, M} ->
+                    case function_atom(Function) of
+                        {ok, F} -> {ok, M, F};
+                        none -> {refused, undef}
+                    end;
+                none ->
+                    {refused, undef}
+            end;
+        false ->
+            {refused, {callback_not_allowed, Module, Function}}
+    end.
+
+text(Name) when is_atom(Name) -> atom_to_binary(Name);
+text(Name) when is_binary(Name) -> Name.
+
+%% Whether the `callbacks' setting lets Python call `M:F' (names as
+%% binaries).
+-spec allowed(binary(), binary(), py_config:callbacks()) -> boolean().
+allowed(_M, _F, all) ->
+    true;
+allowed(M, F, Entries) ->
+    lists:any(fun({EM, '_'}) -> atom_to_binary(EM) =:= M;
+                 ({EM, EF}) -> atom_to_binary(EM) =:= M andalso atom_to_binary(EF) =:= F;
+                 (EM) -> atom_to_binary(EM) =:= M
+              end, Entries).
+
+module_atom(M) when is_atom(M) ->
+    {ok, M};
+module_atom(M) ->
+    %% A file name, not a path: no atom for what is not on the code path.
+    Loadable = binary:match(M, [<<"/">>, <<"\\">>, <<0>>]) =:= nomatch
+        andalso byte_size(M) =< 255
+        andalso code:where_is_file(binary_to_list(M) ++ ".beam") =/= non_existing,
+    case Loadable of
+        true ->
+            Atom = binary_to_atom(M),
+            _ = code:ensure_loaded(Atom),
+            {ok, Atom};
+        false ->
+            none
+    end.
+
+function_atom(F) when is_atom(F) ->
+    {ok, F};
+function_atom(F) ->
+    try {ok, binary_to_existing_atom(F)}
+    catch error:badarg -> none
     end.

@@ -13,7 +13,7 @@
 
 -export([load/0, defaults/0, publish/1, get/1, all/0]).
 
--export_type([config/0, scheduler/0, init_item/0, output/0, error/0]).
+-export_type([config/0, scheduler/0, init_item/0, output/0, callbacks/0, error/0]).
 
 -type scheduler() :: shared | round_robin | random | least_loaded | keyed
                    | {module(), atom()}.
@@ -25,6 +25,11 @@
                    | {module(), atom(), [term()]}.
 %% Python code run in every worker when it starts: import a module into the
 %% worker's namespace, run statements there, or call a function.
+
+-type callbacks() :: all | [module() | {module(), atom()}].
+%% Which Erlang functions Python may call with `beam.call': `all', or a
+%% list of `Module' (any function of it), `{Module, '_'}' (the same) and
+%% `{Module, Function}'.
 
 -type config() :: #{workers := pos_integer(),
                     scheduler := scheduler(),
@@ -43,7 +48,9 @@
                     stdout := output(),
                     stderr := output(),
                     logging := logger | inherit,
-                    pools := [{atom(), py_pools:spec()}]}.
+                    pools := [{atom(), py_pools:spec()}],
+                    callbacks := callbacks(),
+                    worker_stack := pos_integer()}.
 
 -type output() :: caller | logger | inherit.
 %% Where Python's `sys.stdout'/`sys.stderr' go: to the group leader of the
@@ -74,7 +81,9 @@ specs() ->
      {stdout, caller, one_of([caller, logger, inherit])},
      {stderr, caller, one_of([caller, logger, inherit])},
      {logging, logger, one_of([logger, inherit])},
-     {pools, [], fun pools/1}].
+     {pools, [], fun pools/1},
+     {callbacks, all, fun callbacks/1},
+     {worker_stack, 16 * 1024 * 1024, fun worker_stack/1}].
 
 %% Settings of the original LFE py and what replaced them.
 renamed() ->
@@ -161,6 +170,25 @@ scheduler({M, F} = S) when is_atom(M), is_atom(F) ->
     end;
 scheduler(_) ->
     {error, "expected shared, round_robin, random, least_loaded, keyed or {Module, Function}"}.
+
+callbacks(all) ->
+    {ok, all};
+callbacks(L) when is_list(L) ->
+    Entry = fun({M, F}) -> is_atom(M) andalso is_atom(F);
+               (M) -> is_atom(M) andalso M =/= all
+            end,
+    %% An improper list is as wrong as a bad entry.
+    case catch lists:all(Entry, L) of
+        true -> {ok, L};
+        _ -> {error, "expected all, or a list of Module | {Module, Function} | {Module, '_'}"}
+    end;
+callbacks(_) ->
+    {error, "expected all, or a list of Module | {Module, Function} | {Module, '_'}"}.
+
+%% At least the 8 MB of a main thread (Python's recursion depth needs C
+%% stack), at most 1 GB.
+worker_stack(V) when is_integer(V), V >= 8 * 1024 * 1024, V =< 1024 * 1024 * 1024 -> {ok, V};
+worker_stack(_) -> {error, "expected a stack size in bytes, from 8 MB (8388608) to 1 GB"}.
 
 %% The original's colon-separated string is accepted too.
 path_list(L) when is_list(L) ->

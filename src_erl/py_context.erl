@@ -50,8 +50,12 @@ named(Name) ->
 %% objects its namespace held are released; later calls through it raise
 %% `py_context_closed'.
 -spec drop(term() | context()) -> ok.
-drop({?KEY, Ctx, _Member}) ->
-    py_nif:context_close(Ctx);
+drop({?KEY, Ctx, _Member} = Context) ->
+    %% A forged context (no NIF context inside) is refused like any
+    %% forged term, never a raw badarg from the NIF.
+    try py_nif:context_close(Ctx)
+    catch error:badarg -> erlang:error({py_badarg, bad_context, Context})
+    end;
 drop(Name) ->
     gen_server:call(?MODULE, {drop, Name}).
 
@@ -66,7 +70,8 @@ forget(Ctx) ->
 %% @doc Runs `Fun' with every py call of this process going through
 %% `Context'.
 -spec with(context(), fun(() -> Result)) -> Result.
-with({?KEY, _, _} = Context, Fun) ->
+with(Context, Fun) ->
+    is_context(Context) orelse erlang:error({py_badarg, bad_context, Context}),
     Previous = put(?KEY, Context),
     try
         Fun()
@@ -86,7 +91,7 @@ current() ->
 %% @private
 %% @doc Whether a term is a context.
 -spec is_context(term()) -> boolean().
-is_context({?KEY, _, _}) -> true;
+is_context({?KEY, Ctx, Member}) -> is_reference(Ctx) andalso py_pool:is_member(Member);
 is_context(_) -> false.
 
 %% The pool member for a new context, in turn.

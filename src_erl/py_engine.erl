@@ -204,7 +204,12 @@ pooled(Request, Opts, Default, Timeout, Tries) ->
 %% process while it waits (so the job is always cancellable).
 in_context(Context, Member, Request, Timeout) ->
     Ref = make_ref(),
-    case submit(Context, Ref, Request, true) of
+    %% A forged context holds no NIF context: refused, never a raw badarg.
+    Submitted = try submit(Context, Ref, Request, true)
+                catch error:badarg ->
+                        {error, {py_badarg, bad_context, {'$py_context', Context, Member}}}
+                end,
+    case Submitted of
         closed -> {error, py_context_closed};
         stopped ->
             %% Its worker is gone, and the context with it: a named one is

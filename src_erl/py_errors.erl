@@ -13,8 +13,10 @@
 -export_type([error_reason/0, badarg_why/0, badresult_why/0, control_error/0]).
 
 -type error_reason() ::
-        {python, Type :: binary(), Message :: binary(), Traceback :: [binary()] | binary()}
-        %% A Python exception: its class name, `str()' and formatted traceback.
+        {python, Type :: atom() | binary(), Message :: binary(), Traceback :: [binary()] | binary()}
+        %% A Python exception: its class name (an atom for a class that can
+        %% be imported by that name, else a binary: a class made at run
+        %% time never makes an atom), `str()' and formatted traceback.
       | {py_badarg, badarg_why(), Offending :: term()}
         %% An argument, option or request that cannot be used.
       | {py_badresult, badresult_why(), py:handle()}
@@ -65,6 +67,8 @@
       | mixed_nodes         %% handles of two nodes in one call
       | handle_not_on_node  %% a local handle sent to another node
       | context_on_other_node %% a context used in a call to another node
+      | bad_context         %% a forged context (no live context behind it)
+      | duplicate_key       %% map keys distinct as terms, equal in Python (`1', `1.0')
       | bad_scheduler       %% a scheduler that is none of py's
       | improper_list | too_deep | unhashable_key
       | unsupported_fun | unsupported_port | unsupported_bitstring | unsupported_term.

@@ -8,13 +8,15 @@
          stop_worker/1, worker_info/1, queue_len/1, shared_queue_len/0, build_info/0,
          callback_reply/2, callback_reply_dirty/2, callback_watch/1,
          context_new/2, context_close/1, job_where/1,
-         build_maps/1, build_maps_dirty/1, set_none/1]).
+         build_maps/1, build_maps_dirty/1, set_none/1,
+         set_worker_stack/1, worker_exited/1]).
 
 -nifs([init/1, start_worker/0, submit/4, submit_dirty/4, cancel/1,
        stop_worker/1, worker_info/1, queue_len/1, shared_queue_len/0, build_info/0,
        callback_reply/2, callback_reply_dirty/2, callback_watch/1,
        context_new/2, context_close/1, job_where/1,
-       build_maps/1, build_maps_dirty/1, set_none/1]).
+       build_maps/1, build_maps_dirty/1, set_none/1,
+       set_worker_stack/1, worker_exited/1]).
 
 -on_load(load/0).
 
@@ -138,6 +140,16 @@ build_maps(_Nodes) -> ?NOT_LOADED.
 
 -spec build_maps_dirty(tuple()) -> {ok, term()} | {error, term()}.
 build_maps_dirty(_Nodes) -> ?NOT_LOADED.
+
+%% @doc The stack size, in bytes, of the worker threads started from now
+%% on (at least 8 MB).
+-spec set_worker_stack(pos_integer()) -> ok.
+set_worker_stack(_Bytes) -> ?NOT_LOADED.
+
+%% @doc Whether a worker's OS thread has left: it answered or refused
+%% every job it accepted (a thread blocked in C has not).
+-spec worker_exited(worker()) -> boolean().
+worker_exited(_Worker) -> ?NOT_LOADED.
 
 -spec build_info() -> #{libpython := binary(), python := binary(), started := boolean()}.
 build_info() -> ?NOT_LOADED.

@@ -16,7 +16,7 @@
 -include_lib("kernel/include/logger.hrl").
 
 -export([start_link/1, register/3, unregister/1, forget/1, reserve_slots/1]).
--export([pick_target/2, destination/1, worker/1, owner/1, slot/1, slot_of/1, thread/1, queue_len/1,
+-export([pick_target/2, destination/1, is_member/1, worker/1, owner/1, slot/1, slot_of/1, thread/1, queue_len/1,
          timed_out/3, workers/0, members/0, info/0, stats/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
@@ -134,6 +134,14 @@ pick_target(Opts, Default) ->
 -spec destination(target()) -> py_nif:target().
 destination(any) -> any;
 destination({Worker, _, _, _}) -> Worker.
+
+%% @private
+%% @doc Whether a term has the shape of a member (a forged one may still
+%% hold no worker: the NIF refuses it).
+-spec is_member(term()) -> boolean().
+is_member({Worker, Owner, Slot, _Counters}) ->
+    is_reference(Worker) andalso is_pid(Owner) andalso is_integer(Slot);
+is_member(_) -> false.
 
 %% @private
 %% @doc The NIF worker of a member.

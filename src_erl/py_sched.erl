@@ -62,7 +62,12 @@ by(least_loaded, Members, Counter, _Opts) ->
 by(keyed, Members, _Counter, Opts) ->
     keyed(Members, Opts);
 by({M, F}, Members, _Counter, Opts) when is_atom(M), is_atom(F) ->
-    case M:F(Members, py_opts:to_list(Opts)) of
+    %% A scheduler that does not exist or crashes is a bad scheduler, not
+    %% a raw error of its own.
+    Picked = try M:F(Members, py_opts:to_list(Opts))
+             catch Class:Reason -> {Class, Reason}
+             end,
+    case Picked of
         I when is_integer(I), I >= 1, I =< tuple_size(Members) -> I;
         Other -> erlang:error({py_bad_scheduler, {M, F}, Other})
     end;

@@ -1,20 +1,24 @@
-%%% @doc Attacks on py's promises: no stalled scheduler, no wrong value.
-%%% One test per attack; the hardening work adds more (see issue 13).
+%%% @doc py under attack (issue 13): one test case per promise that was
+%%% broken, and a PropEr fuzzer that throws hostile terms at every slot
+%%% of the API (module, function, args, kwargs, options, code, vars,
+%%% object) and checks that the VM lives, that every error is an
+%%% `py_errors:error_reason()' (checked against the type itself), and
+%%% that every call returns or raises within its timeout.
 %%%
-%%% * A request's conversion runs on a worker, never on a scheduler thread:
-%%%   Python code in a map key's `__hash__' cannot take a dirty scheduler,
-%%%   and a call's timeout holds whatever the size of its request.
-%%% * The normal-scheduler budget counts what a copy costs: bignums, funs,
-%%%   improper tails, big tuples and maps go to a dirty scheduler
-%%%   (`py_nif:submit/4' answers `big'), and so do callback replies.
-%%% * Integers of any size convert exactly, or the call raises.
-%%% * Jobs queued while a worker spins still wake the other idle workers.
+%%% The `schedulers' group: a request's conversion runs on a worker, never
+%%% on a scheduler thread (Python code in a map key's `__hash__' cannot
+%%% take a dirty scheduler, and a call's timeout holds whatever the size
+%%% of its request); the normal-scheduler budget counts what a copy costs;
+%%% integers of any size convert exactly, or the call raises; jobs queued
+%%% while a worker spins still wake the other idle workers.
 -module(py_attack_SUITE).
 
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
+-include_lib("proper/include/proper.hrl").
 
--export([suite/0, all/0, init_per_suite/1, end_per_suite/1]).
+-export([suite/0, all/0, groups/0, init_per_suite/1, end_per_suite/1,
+         init_per_group/2, end_per_group/2]).
 -export([hash_of_a_key_never_runs_on_a_dirty_scheduler/1,
          timeout_holds_for_a_large_request/1,
          hostile_shapes_leave_the_normal_scheduler/1,
@@ -27,18 +31,40 @@
          queued_jobs_wake_every_idle_worker/1]).
 %% Called by Python through beam.call.
 -export([huge_integers/0]).
+-export([encoder_recursion_is_bounded/1, duplicate_keys_are_refused/1,
+         graceful_stop_answers_queued_calls/1, no_atoms_from_python_data/1,
+         error_shapes/1, names_as_binaries_or_atoms/1, callbacks_setting/1,
+         deep_recursion_survives/1, reason_checker_checks/1,
+         hostile_terms_everywhere/1]).
+
+%% The timeout of every fuzzed call, and how much later its answer may come.
+-define(CALL_TIMEOUT, 5000).
+-define(SLACK, 3000).
 
 suite() ->
-    [{timetrap, {minutes, 3}}].
+    [{timetrap, {minutes, 4}}].
 
 all() ->
-    [hash_of_a_key_never_runs_on_a_dirty_scheduler, timeout_holds_for_a_large_request,
-     hostile_shapes_leave_the_normal_scheduler, cheap_shapes_stay_on_the_normal_scheduler,
-     hostile_shapes_still_convert, callback_reply_has_the_same_budget,
-     big_integers_from_python, big_integers_to_python,
-     integers_beyond_erlangs_limit_raise, queued_jobs_wake_every_idle_worker].
+    [reason_checker_checks, {group, schedulers}, {group, cases}, {group, fuzz}].
+
+groups() ->
+    [{schedulers, [], [hash_of_a_key_never_runs_on_a_dirty_scheduler,
+                       timeout_holds_for_a_large_request,
+                       hostile_shapes_leave_the_normal_scheduler,
+                       cheap_shapes_stay_on_the_normal_scheduler,
+                       hostile_shapes_still_convert, callback_reply_has_the_same_budget,
+                       big_integers_from_python, big_integers_to_python,
+                       integers_beyond_erlangs_limit_raise,
+                       queued_jobs_wake_every_idle_worker]},
+     {cases, [], [encoder_recursion_is_bounded, duplicate_keys_are_refused,
+                  no_atoms_from_python_data, error_shapes, names_as_binaries_or_atoms,
+                  callbacks_setting, deep_recursion_survives,
+                  graceful_stop_answers_queued_calls]},
+     {fuzz, [], [hostile_terms_everywhere]}].
 
 init_per_suite(Config) ->
+    _ = application:load(py),
+    Saved = application:get_all_env(py),
     ok = py_test_util:start(),
     py:exec(<<"import time, beam, threading\n"
               "gate = threading.Event()\n"
@@ -54,13 +80,454 @@ init_per_suite(Config) ->
               "    def __hash__(self):\n"
               "        time.sleep(self.seconds)\n"
               "        return 1\n">>),
+    [{saved_env, Saved} | Config].
+
+end_per_suite(Config) ->
+    _ = py:stop(),
+    [application:unset_env(py, K) || {K, _} <- application:get_all_env(py)],
+    [application:set_env(py, K, V) || {K, V} <- ?config(saved_env, Config)],
+    ok.
+
+init_per_group(fuzz, Config) ->
+    %% Every call gets a timeout, those without options too.
+    ok = application:set_env(py, call_timeout, ?CALL_TIMEOUT),
+    ok = py:restart(),
+    Config;
+init_per_group(_, Config) ->
     Config.
 
-end_per_suite(_Config) ->
-    py_test_util:stop().
+end_per_group(fuzz, _Config) ->
+    application:unset_env(py, call_timeout),
+    ok = py:restart();
+end_per_group(_, _Config) ->
+    ok.
 
-error_of(Fun) ->
-    py_test_util:error_of(Fun).
+%%% The numbered cases -----------------------------------------------------
+
+%% 3. An encoder whose result is of its own type again recursed without
+%% end; what encoders return now counts toward the nesting limit.
+encoder_recursion_is_bounded(_Config) ->
+    ok = exec(<<"import beam, datetime\n"
+                "beam.register_encoder(datetime.datetime, lambda d: d.replace(microsecond=0))">>),
+    try
+        {Time, Reason} = timer:tc(fun() -> error_of(fun() -> py:eval(<<"datetime.datetime.now()">>) end) end),
+        ?assertMatch({py_badresult, too_deep, {'$py', <<"datetime.datetime">>, _}}, Reason),
+        ?assert(Time < 30000000),
+        %% Inside a list, and in a dict, the same.
+        ?assertMatch({py_badresult, too_deep, _},
+                     error_of(fun() -> py:eval(<<"[1, {'t': datetime.datetime.now()}]">>) end)),
+        %% A decoder's arguments nest like any tuple's elements.
+        ok = exec(<<"beam.register_decoder('wrap', lambda x: [x])">>),
+        Deep = lists:foldl(fun(_, Acc) -> {wrap, Acc} end, 0, lists:seq(1, 20000)),
+        ?assertMatch({py_badarg, too_deep, _}, error_of(fun() -> py:value(Deep) end))
+    after
+        ok = exec(<<"beam.unregister_encoder(datetime.datetime)\nbeam.unregister_decoder('wrap')">>)
+    end,
+    ?assertEqual(3, py:eval(<<"1 + 2">>)).
+
+%% 6. Keys distinct as terms and equal in Python were merged silently.
+duplicate_keys_are_refused(_Config) ->
+    [?assertEqual({py_badarg, duplicate_key, M}, error_of(fun() -> py:func(builtins, len, [M]) end))
+     || M <- [#{1 => a, 1.0 => b}, #{a => 1, <<"a">> => 2}, #{1 => x, true => y},
+              #{0 => x, false => y}, #{0 => x, 0.0 => y, false => z}]],
+    %% Nested, in keyword arguments and in eval's variables.
+    ?assertEqual({py_badarg, duplicate_key, #{1 => a, 1.0 => b}},
+                 error_of(fun() -> py:func(builtins, len, [[x, {#{1 => a, 1.0 => b}}]]) end)),
+    ?assertEqual({py_badarg, duplicate_key, #{base => 2, <<"base">> => 3}},
+                 error_of(fun() -> py:func(builtins, int, [<<"11">>], #{base => 2, <<"base">> => 3}) end)),
+    ?assertEqual({py_badarg, duplicate_key, #{x => 1, <<"x">> => 2}},
+                 error_of(fun() -> py:eval(<<"x">>, #{x => 1, <<"x">> => 2}) end)),
+    %% Distinct in Python too: fine.
+    ?assertEqual(3, py:func(builtins, len, [#{1 => a, 2 => b, <<"1">> => c}])),
+    ?assertEqual(2, py:func(builtins, len, [maps:from_list([{I, I} || I <- lists:seq(1, 2)])])),
+    Big = maps:from_list([{I, I} || I <- lists:seq(1, 5000)]),
+    ?assertEqual(5000, py:func(builtins, len, [Big])),
+    ?assertEqual({py_badarg, duplicate_key, Big#{1.0 => x}},
+                 error_of(fun() -> py:func(builtins, len, [Big#{1.0 => x}]) end)).
+
+%% 9. A graceful stop answers every call it accepted, those waiting in the
+%% shared queue included.
+graceful_stop_answers_queued_calls(_Config) ->
+    Self = self(),
+    N = 40,
+    Pids = [spawn(fun() ->
+                          R = try {ok, py:func(time, sleep, [0.02])}
+                              catch error:E -> {error, E}
+                              end,
+                          Self ! {self(), R}
+                  end) || _ <- lists:seq(1, N)],
+    %% All submitted (most of them queued) before the stop.
+    true = py_test_util:wait_until(fun() -> py_nif:shared_queue_len() >= N - 8 end, 100),
+    ok = py:stop(),
+    Results = [receive {P, R} -> R after 20000 -> timeout end || P <- Pids],
+    ok = py_test_util:start(),
+    ?assertEqual(lists:duplicate(N, {ok, undefined}), Results).
+
+%% 10. Python data never grows the atom table: beam.call names and the
+%% types of exceptions made at run time.
+no_atoms_from_python_data(Config) ->
+    ok = exec(<<"import beam\n"
+                "def call_many(n, prefix):\n"
+                "    errors = 0\n"
+                "    for i in range(n):\n"
+                "        for m, f in (('%s_m%d' % (prefix, i), 'f'), ('lists', '%s_f%d' % (prefix, i))):\n"
+                "            try:\n"
+                "                beam.call(m, f, [])\n"
+                "            except beam.ErlangError:\n"
+                "                errors += 1\n"
+                "    return errors\n"
+                "def raise_made(i):\n"
+                "    raise type('Made%d' % i, (Exception,), {})('made')\n">>),
+    Prefix = "atk" ++ integer_to_list(erlang:unique_integer([positive])),
+    Before = erlang:system_info(atom_count),
+    ?assertEqual(2000, py:func('__main__', call_many, [1000, list_to_binary(Prefix)])),
+    Reasons = [error_of(fun() -> py:func('__main__', raise_made, [I]) end) || I <- lists:seq(1, 1000)],
+    Grown = erlang:system_info(atom_count) - Before,
+    ct:log("atoms made: ~b", [Grown]),
+    ?assert(Grown < 50),
+    %% The bounded form: the type name as a binary.
+    ?assertEqual({python, <<"__main__.Made7">>, <<"made">>}, three(lists:nth(7, Reasons))),
+    %% Classes importable by their name are atoms, made or not before.
+    ?assertMatch({python, 'json.decoder.JSONDecodeError', _, _},
+                 error_of(fun() -> py:func(json, loads, [<<"{">>]) end)),
+    ok = exec(<<"class AtkImportable(Exception): pass\n"
+                "def raise_importable():\n    raise AtkImportable('x')">>),
+    ?assertMatch({python, '__main__.AtkImportable', _, _},
+                 error_of(fun() -> py:func('__main__', raise_importable, []) end)),
+    %% A module that can be loaded is called by a name that was no atom.
+    Mod = "py_attack_loadable_" ++ integer_to_list(erlang:unique_integer([positive])),
+    Dir = filename:join(?config(priv_dir, Config), Mod),
+    ok = filelib:ensure_dir(filename:join(Dir, "x")),
+    {ok, ModAtom, Beam} = compile:forms([{attribute, 1, module, list_to_atom(Mod)},
+                                         {attribute, 1, export, [{hello, 0}]},
+                                         {function, 1, hello, 0, [{clause, 1, [], [], [{atom, 1, hi}]}]}],
+                                        [binary]),
+    ok = file:write_file(filename:join(Dir, Mod ++ ".beam"), Beam),
+    true = code:add_patha(Dir),
+    ?assertEqual(hi, py:eval(<<"beam.call(m, 'hello', [])">>, #{m => list_to_binary(Mod)})),
+    code:del_path(Dir),
+    _ = code:purge(ModAtom), _ = code:delete(ModAtom).
+
+three({python, Type, Message, _Traceback}) -> {python, Type, Message}.
+
+%% 12. Every error is an error_reason(), with no panic: a forged context,
+%% an encoder that changes the dict being encoded, a custom scheduler
+%% that does not exist.
+error_shapes(_Config) ->
+    {ok, Member} = {ok, hd(py_pool:members())},
+    Forged = {'$py_context', make_ref(), Member},
+    ?assertMatch({py_badarg, bad_context, _}, error_of(fun() -> py:eval(<<"1">>, #{}, [{context, Forged}]) end)),
+    ?assertMatch({py_badarg, bad_context, _}, error_of(fun() -> py:with_context(Forged, fun() -> py:eval(<<"1">>) end) end)),
+    ?assertMatch({py_badarg, bad_context, _}, error_of(fun() -> py:drop_context(Forged) end)),
+    ?assertMatch({py_badarg, bad_option, _},
+                 error_of(fun() -> py:eval(<<"1">>, #{}, [{context, {'$py_context', x, y}}]) end)),
+    ok = exec(<<"import beam\n"
+                "class AtkMutator: pass\n"
+                "atk_d = {}\n"
+                "def atk_enc(o):\n"
+                "    atk_d[len(atk_d) + 100] = 0\n"
+                "    return 1\n"
+                "beam.register_encoder(AtkMutator, atk_enc)\n"
+                "for i in range(5): atk_d[i] = AtkMutator()">>),
+    try
+        ?assertMatch({python, 'RuntimeError', <<"dict changed size during conversion">>, _},
+                     error_of(fun() -> py:eval(<<"atk_d">>) end))
+    after
+        ok = exec(<<"beam.unregister_encoder(AtkMutator)">>)
+    end,
+    ?assertMatch({py_bad_scheduler, {nosuchmod, nosuchfun}, {error, undef}},
+                 error_of(fun() -> py:func(operator, add, [1, 2], [], [{scheduler, {nosuchmod, nosuchfun}}]) end)),
+    ?assertEqual(3, py:func(operator, add, [1, 2])).
+
+%% 12. A name given as a binary and as an atom means the same.
+names_as_binaries_or_atoms(_Config) ->
+    ok = exec(<<"def atk_echo(x):\n    return x">>),
+    Results = [py:func(M, F, [7]) || M <- ['__main__', <<"__main__">>, "__main__"],
+                                     F <- [atk_echo, <<"atk_echo">>]],
+    ?assertEqual(lists:duplicate(6, 7), Results),
+    Pi = [py:const(M, N) || M <- [math, <<"math">>], N <- [pi, <<"pi">>]],
+    ?assertEqual(lists:duplicate(4, math:pi()), Pi),
+    ?assertEqual([<<"a/b">>, <<"a/b">>],
+                 [py:func(D, [<<"a">>, <<"b">>]) || D <- ['os.path.join', <<"os.path.join">>]]),
+    D = py:func(datetime, date, [2024, 2, 29]),
+    ?assertEqual([2024, 2024], [py:attr(D, N) || N <- [year, <<"year">>]]),
+    ?assertEqual([<<"2024-02-29">>, <<"2024-02-29">>], [py:method(D, N) || N <- [isoformat, <<"isoformat">>]]),
+    ?assertEqual([255, 255], [py:func(builtins, int, [<<"ff">>], K) || K <- [[{base, 16}], [{<<"base">>, 16}]]]).
+
+%% 13. The `callbacks' setting limits what Python may call in Erlang,
+%% checked before any atom is made.
+callbacks_setting(_Config) ->
+    ok = application:set_env(py, callbacks, all),
+    ?assertEqual({error, {bad_config, callbacks, [{lists, 1}], "expected all, or a list of Module | "
+                          "{Module, Function} | {Module, '_'}"}},
+                 restart_with(callbacks, [{lists, 1}])),
+    ok = restart_with(callbacks, [{lists, seq}, {erlang, '_'}, string]),
+    try
+        ?assertEqual([1, 2, 3], py:eval(<<"beam.call('lists', 'seq', [1, 3])">>)),
+        ?assertEqual(3, py:eval(<<"beam.call('erlang', 'length', [[1, 2, 3]])">>)),
+        ?assertEqual(<<"AB">>, py:eval(<<"beam.call('string', 'uppercase', ['ab'])">>)),
+        Denied = error_of(fun() -> py:eval(<<"beam.call('os', 'cmd', ['echo no'])">>) end),
+        ?assertMatch({python, 'beam.ErlangError', _, _}, Denied),
+        ?assertEqual({callback_not_allowed, os, cmd},
+                     py:eval(<<"atk_reason(lambda: beam.call('os', 'cmd', ['echo no']))">>)),
+        ?assertEqual({callback_not_allowed, lists, reverse},
+                     py:eval(<<"atk_reason(lambda: beam.call('lists', 'reverse', [[1]]))">>)),
+        Name = <<"atk_not_an_atom_", (integer_to_binary(erlang:unique_integer([positive])))/binary>>,
+        ?assertMatch({callback_not_allowed, Name, Name},
+                     py:eval(<<"atk_reason(lambda: beam.call(n, n, []))">>, #{n => Name})),
+        ?assertError(badarg, binary_to_existing_atom(Name))
+    after
+        ok = restart_with(callbacks, all)
+    end,
+    ?assertEqual([1, 2], py:eval(<<"beam.call('lists', 'seq', [1, 2])">>)).
+
+restart_with(Key, Value) ->
+    ok = application:set_env(py, Key, Value),
+    case py:restart() of
+        ok ->
+            ok = exec(<<"import beam\n"
+                        "def atk_reason(f):\n"
+                        "    try:\n        f()\n    except beam.ErlangError as e:\n        return e.reason">>);
+        Error ->
+            application:unset_env(py, Key),
+            ok = py:start(),
+            Error
+    end.
+
+%% 14. Recursion that a standalone python3 (8 MB main stack) survives
+%% survives in a worker.
+deep_recursion_survives(_Config) ->
+    Code = "import sys\n"
+           "sys.setrecursionlimit(100000)\n"
+           "def atk_deep(n):\n"
+           "    return 0 if n == 0 else 1 + max(map(atk_deep, [n - 1]))\n",
+    %% About 5.5 MB of C stack (each level recurses through map()).
+    Depth = 10000,
+    Python = os:getenv("PYTHON", "/usr/bin/python3"),
+    Standalone = os:cmd("ulimit -s 8192; " ++ Python ++ " -c '" ++ Code ++ "print(atk_deep(" ++
+                        integer_to_list(Depth) ++ "))' 2>&1"),
+    ct:log("standalone python3: ~ts", [Standalone]),
+    ?assertEqual(integer_to_list(Depth) ++ "\n", Standalone),
+    ?assertEqual({error, {bad_config, worker_stack, 1024,
+                          "expected a stack size in bytes, from 8 MB (8388608) to 1 GB"}},
+                 restart_with(worker_stack, 1024)),
+    [begin
+         ok = restart_with(worker_stack, Stack),
+         ok = exec(list_to_binary(Code)),
+         ?assertEqual(Depth, py:func('__main__', atk_deep, [Depth])),
+         ?assertEqual(Depth, py:func('__main__', atk_deep, [Depth], [], [{scheduler, round_robin}]))
+     end || Stack <- [8 * 1024 * 1024, 16 * 1024 * 1024]],
+    ok = exec(<<"sys.setrecursionlimit(1000)">>),
+    application:unset_env(py, worker_stack),
+    ok = py:restart().
+
+%%% The reason checker -----------------------------------------------------
+
+%% The checker follows py_errors' type: it must refuse what is not there.
+reason_checker_checks(_Config) ->
+    [?assert(is_reason(R), R)
+     || R <- [{python, 'ValueError', <<"m">>, []}, {python, <<"a.B">>, <<"m">>, [<<"tb">>]},
+              {py_badarg, too_deep, [1]}, {py_timeout, 100}, {py_worker_down, 3},
+              py_not_started, {py_badresult, duplicate_key, {'$py', <<"dict">>, make_ref()}},
+              {py_bad_scheduler, {m, f}, x}, {py_nodedown, a@b}]],
+    [?assertNot(is_reason(R), R)
+     || R <- [badarg, {badarg, 1}, {py_badarg, no_such_why, 1}, {python, 1, <<>>, []},
+              {py_timeout, -5}, {py_worker_down, 0}, {py_badresult, too_deep, nohandle},
+              function_clause, {error, {py_timeout, 1}}, undef]].
+
+%%% The fuzzer -------------------------------------------------------------
+
+hostile_terms_everywhere(_Config) ->
+    persistent_term:put({?MODULE, big}, big_terms()),
+    Before = {self(), erlang:system_info(process_count)},
+    try
+        ?assert(proper:quickcheck(prop_hostile(), [{numtests, 250}, {to_file, user},
+                                                   {max_size, 12}]))
+    after
+        persistent_term:erase({?MODULE, big})
+    end,
+    %% The VM and py live.
+    ?assertEqual(3, py:func(operator, add, [1, 2])),
+    ct:log("processes before/after: ~p / ~p", [Before, erlang:system_info(process_count)]).
+
+prop_hostile() ->
+    ?FORALL({Slot, Term}, {slot(), hostile()},
+            begin
+                {Outcome, Ms} = attempt(Slot, Term),
+                Ok = case Outcome of
+                         {ok, _} -> true;
+                         {error, Reason} -> is_reason(Reason);
+                         _ -> false
+                     end,
+                ?WHENFAIL(io:format(user, "slot ~p, ~p ms: ~P~n", [Slot, Ms, Outcome, 12]),
+                          Ok andalso Ms =< ?CALL_TIMEOUT + ?SLACK)
+            end).
+
+slot() ->
+    oneof([module, function, args, kwargs, options, code, vars, object, attr, value, stream,
+           scatter]).
+
+%% The API call with `T' in slot `Slot', in a process of its own: its
+%% outcome and how long it took.
+call(module, T) -> py:func(T, f, [1], [], opts());
+call(function, T) -> py:func(builtins, T, [1], [], opts());
+call(args, T) -> py:func(builtins, repr, [T], [], opts());
+call(kwargs, T) -> py:func(builtins, dict, [], T, opts());
+call(options, T) -> py:func(builtins, repr, [1], [], T);
+call(code, T) -> py:eval(T, #{}, opts());
+call(vars, T) -> py:eval(<<"1">>, T, opts());
+call(object, T) -> py:method(T, '__repr__', [], [], opts());
+call(attr, T) -> py:attr(T, T);
+call(value, T) -> py:value(T, opts());
+call(stream, T) ->
+    S = py:stream(builtins, iter, [T], opts()),
+    case py:stream_next(S, ?CALL_TIMEOUT) of
+        {ok, _} = First -> [First, py:stream_next(S, ?CALL_TIMEOUT)];
+        {error, E} -> erlang:error(E);
+        Last -> [Last]
+    end;
+call(scatter, T) ->
+    [case R of {error, E} -> erlang:error(E); _ -> R end
+     || R <- py:scatter(builtins, repr, [[T], [T, T]], opts())].
+
+opts() -> [{timeout, ?CALL_TIMEOUT}].
+
+attempt(Slot, Term) ->
+    Self = self(),
+    %% Timed in the calling process, once it has its copy of the term.
+    {Pid, MRef} = spawn_monitor(fun() ->
+                                        Start = erlang:monotonic_time(millisecond),
+                                        R = try {ok, call(Slot, Term)}
+                                            catch error:E -> {error, E};
+                                                  Class:E -> {Class, E}
+                                            end,
+                                        Self ! {self(), R, erlang:monotonic_time(millisecond) - Start}
+                                end),
+    receive
+        {Pid, R, Ms} -> erlang:demonitor(MRef, [flush]), {R, Ms};
+        {'DOWN', MRef, process, Pid, Why} -> {{died, Why}, 0}
+    after 2 * (?CALL_TIMEOUT + ?SLACK) ->
+        exit(Pid, kill),
+        {hang, 2 * (?CALL_TIMEOUT + ?SLACK)}
+    end.
+
+%% Hostile terms: what has no Python counterpart, what is huge, what is
+%% forged, and mixtures of them.
+hostile() ->
+    ?SIZED(Size, hostile(Size)).
+
+hostile(0) ->
+    leaf();
+hostile(Size) ->
+    Smaller = ?LAZY(hostile(Size div 3)),
+    frequency([{5, leaf()},
+               {2, list(Smaller)},
+               {1, ?LET(L, list(Smaller), list_to_tuple(L))},
+               {1, ?LET({L, Tail}, {list(Smaller), Smaller}, improper(L, Tail))},
+               {1, ?LET(KVs, list({Smaller, Smaller}), maps:from_list(KVs))},
+               {1, ?LET(L, list(Smaller), [{'$py', <<"x">>, X} || X <- L])},
+               {1, ?LET(X, Smaller, [{strings, X}, {timeout, X}, {context, X}, {worker, X},
+                                     {key, X}, {return, X}, {node, X}, {scheduler, X}])}]).
+
+improper([], Tail) -> [x | Tail];
+improper(L, Tail) -> L ++ Tail.
+
+leaf() ->
+    frequency([{8, small()}, {1, big()}, {2, forged()}, {2, name()}]).
+
+small() ->
+    oneof([int(), float(), atom(), binary(), bitstring(), list(range(0, 16#10FFFF)),
+           [16#D800], [-1], [16#110000], <<255, 254, 253>>, <<"ok", 255>>,
+           <<1:3>>, <<"abc", 5:4>>, [1 | 2], [a, b | <<1:3>>], [1 | fun() -> ok end],
+           fun() -> ok end, fun lists:map/2, self(), make_ref(), hd(erlang:ports()),
+           foreign_pid(), foreign_ref(), foreign_port(), {}, [], #{}, undefined, nan,
+           '$py', '$py_value', '$py_bytes', '$py_context', {'$py_value', fun() -> x end},
+           {'$py_bytes', <<1:5>>}, {'$py_bytes', 1}, {'$py_value'}]).
+
+big() ->
+    ?LET(I, range(1, 6), element(I, persistent_term:get({?MODULE, big}))).
+
+forged() ->
+    oneof([{'$py', <<"int">>, make_ref()}, {'$py', x, y}, {'$py', <<"x">>, self()},
+           {'$py', <<"x">>, {'$py_remote', node(), make_ref()}},
+           {'$py', <<"x">>, {'$py_remote', 'atk@nohost', make_ref()}},
+           {'$py', <<"x">>, {'$py_remote', 1, 2}},
+           {'$py_context', make_ref(), hd(py_pool:members())},
+           {'$py_context', make_ref(), {make_ref(), self(), 1, x}},
+           {'$py_context', x, y}]).
+
+name() ->
+    oneof([<<"os.path.join">>, <<"a..b">>, <<".">>, <<"">>, <<"__main__">>, '__main__',
+           <<"builtins.__import__">>, <<"nosuchmodule.x">>, <<"1 +">>, <<"\n">>,
+           <<"import time\ntime.sleep(0.001)">>, "math", [<<"1">>, $+, [<<"1">>]],
+           <<"x" /utf8, 0, "y">>, 'a.b', 'math.pi']).
+
+%% The expensive ones are built once.
+big_terms() ->
+    Deep = fun(Wrap) -> lists:foldl(fun(_, Acc) -> Wrap(Acc) end, 0, lists:seq(1, 100000)) end,
+    {pow10(100000),
+     Deep(fun(X) -> [X] end),
+     Deep(fun(X) -> {X} end),
+     maps:from_list([{I, I} || I <- lists:seq(1, 100000)]),
+     (fun() -> Env = lists:seq(1, 100000), fun() -> Env end end)(),
+     Deep(fun(X) -> #{k => X} end)}.
+
+%% Pids, references and ports of a node that is not this one, made from
+%% their external format.
+foreign_pid() ->
+    binary_to_term(<<131, 88, 119, 10, "atk@nohost", 1:32, 0:32, 7:32>>).
+
+foreign_ref() ->
+    binary_to_term(<<131, 90, 3:16, 119, 10, "atk@nohost", 7:32, 1:32, 2:32, 3:32>>).
+
+foreign_port() ->
+    binary_to_term(<<131, 120, 119, 10, "atk@nohost", 1:64, 7:32>>).
+
+%%% Checking reasons against py_errors:error_reason() ----------------------
+
+is_reason(Term) ->
+    matches(Term, {user_type, 0, error_reason, []}, py_errors).
+
+matches(T, {ann_type, _, [_Var, Type]}, M) -> matches(T, Type, M);
+matches(T, {paren_type, _, [Type]}, M) -> matches(T, Type, M);
+matches(T, {atom, _, A}, _M) -> T =:= A;
+matches(T, {integer, _, I}, _M) -> T =:= I;
+matches(T, {type, _, union, Types}, M) -> lists:any(fun(Ty) -> matches(T, Ty, M) end, Types);
+matches(T, {type, _, tuple, any}, _M) -> is_tuple(T);
+matches(T, {type, _, tuple, Types}, M) ->
+    is_tuple(T) andalso tuple_size(T) =:= length(Types)
+        andalso lists:all(fun({X, Ty}) -> matches(X, Ty, M) end,
+                          lists:zip(tuple_to_list(T), Types));
+matches(T, {type, _, list, [Type]}, M) ->
+    is_list(T) andalso lists:all(fun(X) -> matches(X, Type, M) end, T);
+matches(T, {type, _, Name, Args}, _M) -> builtin(T, Name, Args);
+matches(T, {user_type, _, Name, []}, M) -> matches(T, type_def(M, Name), M);
+matches(T, {remote_type, _, [{atom, _, Mod}, {atom, _, Name}, []]}, _M) ->
+    matches(T, type_def(Mod, Name), Mod).
+
+builtin(_T, term, []) -> true;
+builtin(_T, any, []) -> true;
+builtin(T, binary, []) -> is_binary(T);
+builtin(T, atom, []) -> is_atom(T);
+builtin(T, module, []) -> is_atom(T);
+builtin(T, node, []) -> is_atom(T);
+builtin(T, pid, []) -> is_pid(T);
+builtin(T, reference, []) -> is_reference(T);
+builtin(T, integer, []) -> is_integer(T);
+builtin(T, pos_integer, []) -> is_integer(T) andalso T > 0;
+builtin(T, non_neg_integer, []) -> is_integer(T) andalso T >= 0;
+builtin(T, timeout, []) -> T =:= infinity orelse (is_integer(T) andalso T >= 0);
+builtin(T, string, []) -> io_lib:char_list(T);
+builtin(T, list, []) -> is_list(T).
+
+type_def(Module, Name) ->
+    {ok, {Module, [{abstract_code, {raw_abstract_v1, Forms}}]}} =
+        beam_lib:chunks(code:which(Module), [abstract_code]),
+    [Def] = [Ty || {attribute, _, Kind, {N, Ty, []}} <- Forms, Kind =:= type orelse Kind =:= opaque,
+                   N =:= Name],
+    Def.
+
+%%% The schedulers group ------------------------------------------------
 
 %% Runs `Fun' in a process of its own: `{ok, Value}' when it returned
 %% within `Ms', `timeout' otherwise (the process is killed).
@@ -288,3 +755,12 @@ pow10(N) ->
 pow10(0, Acc, _) -> Acc;
 pow10(N, Acc, B) when N band 1 =:= 1 -> pow10(N bsr 1, Acc * B, B * B);
 pow10(N, Acc, B) -> pow10(N bsr 1, Acc, B * B).
+
+%%% Helpers ------------------------------------------------------------------
+
+exec(Code) ->
+    undefined = py:exec(Code),
+    ok.
+
+error_of(Fun) ->
+    py_test_util:error_of(Fun).

@@ -152,8 +152,11 @@ fn call(
         }
         // SAFETY: initialised by the successful call above.
         let server = LocalPid::from_c_arg(unsafe { server.assume_init() });
-        let m = Atom::from_str(e, module).map_err(|_| PyTypeError::new_err("module: not an atom name"))?;
-        let f = Atom::from_str(e, function).map_err(|_| PyTypeError::new_err("function: not an atom name"))?;
+        // No atom is made here: an existing atom, or the name as a binary
+        // (py_callback checks the `callbacks` setting, then makes atoms
+        // only for modules that can be loaded).
+        let m = callback_name(e, module);
+        let f = callback_name(e, function);
         let a = encode(py, e, args.as_any())?;
         // The Erlang caller of the running call, if any: the function runs
         // with its group leader (what it prints, and the output of Python
@@ -210,6 +213,15 @@ fn call(
             ))
         }
     })
+}
+
+/// A `beam.call` name: its atom when one exists, else a binary (Python
+/// data never grows the atom table).
+fn callback_name<'a>(env: rustler::Env<'a>, name: &str) -> Term<'a> {
+    match Atom::existing_from_utf8_bytes(env, name.as_bytes()) {
+        Ok(atom) => atom.encode(env),
+        Err(_) => crate::to_erlang::make_binary(env, name.as_bytes()),
+    }
 }
 
 /// `beam.self()`: the Erlang process whose call this worker runs, or None.

@@ -4,7 +4,7 @@
 //! list of binaries, outermost frame first.
 
 use pyo3::prelude::*;
-use pyo3::types::PyList;
+use pyo3::types::{PyDict, PyList, PyType};
 use rustler::{Atom, Encoder, Env, Term};
 
 use crate::atoms;
@@ -14,11 +14,9 @@ use crate::to_erlang::{make_binary, qualified_type_name};
 const MAX_ATOM_CHARS: usize = 255;
 
 pub fn exception_term<'a>(py: Python<'_>, env: Env<'a>, err: &PyErr) -> Term<'a> {
-    let type_name = qualified_type_name(&err.get_type(py));
-    let type_name: String = type_name.chars().take(MAX_ATOM_CHARS).collect();
-    let type_atom = Atom::from_str(env, &type_name)
-        .map(|a| a.encode(env))
-        .unwrap_or_else(|_| make_binary(env, type_name.as_bytes()));
+    let ty = err.get_type(py);
+    let type_name = qualified_type_name(&ty);
+    let type_atom = type_term(env, &ty, &type_name);
     let value = err.value(py);
     let message = value
         .str()
@@ -37,6 +35,52 @@ pub fn exception_term<'a>(py: Python<'_>, env: Env<'a>, err: &PyErr) -> Term<'a>
         lines,
     )
         .encode(env)
+}
+
+/// The exception's type as an atom when the atom exists or the class can
+/// be imported by its name (so the atoms made are bounded by the classes
+/// of imported modules); otherwise, for a class made at run time
+/// (`type('E1', (Exception,), {})`, a class local to a function), its
+/// name as a binary: Python data never grows the atom table.
+fn type_term<'a>(env: Env<'a>, ty: &Bound<'_, PyType>, name: &str) -> Term<'a> {
+    if name.chars().count() <= MAX_ATOM_CHARS {
+        if let Ok(atom) = Atom::existing_from_utf8_bytes(env, name.as_bytes()) {
+            return atom.encode(env);
+        }
+        if importable(ty) {
+            if let Ok(atom) = Atom::from_utf8_bytes(env, name.as_bytes()) {
+                return atom.encode(env);
+            }
+        }
+    }
+    make_binary(env, name.as_bytes())
+}
+
+/// True when `ty` is what its module (already imported: nothing is
+/// imported here) and qualified name designate.
+fn importable(ty: &Bound<'_, PyType>) -> bool {
+    let py = ty.py();
+    let found = (|| -> PyResult<bool> {
+        let module: String = ty.getattr("__module__")?.extract()?;
+        let qualname: String = ty.getattr("__qualname__")?.extract()?;
+        let modules = py.import("sys")?.getattr("modules")?;
+        let Some(mut obj) = modules.cast_into::<PyDict>()?.get_item(&module)? else {
+            return Ok(false);
+        };
+        for part in qualname.split('.') {
+            if part == "<locals>" {
+                return Ok(false);
+            }
+            // A module's own attributes only (no __getattr__ hooks run).
+            let dict = obj.getattr("__dict__")?;
+            match dict.get_item(part) {
+                Ok(next) => obj = next,
+                Err(_) => return Ok(false),
+            }
+        }
+        Ok(obj.is(ty))
+    })();
+    found.unwrap_or(false)
 }
 
 /// The formatted stack entries of the exception's traceback (empty when it

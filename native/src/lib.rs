@@ -18,6 +18,7 @@ mod exception;
 mod handle;
 mod housekeeper;
 mod job;
+mod limits;
 mod map_build;
 mod nifs;
 mod none_atom;

@@ -344,7 +344,7 @@ fn attribute<'py, 'a>(
     // Only for messages and `__main__`: not computed on the fast path.
     let owner_name =
         |obj: &Bound<'py, PyAny>| kwarg_name(module_term).unwrap_or_else(|| describe(obj));
-    if module_term == atoms::main_module().to_term(module_term.get_env()) {
+    if is_main(module_term) {
         // The namespace is a dict: look names up as items.
         let name = kwarg_name(name_term).ok_or_else(|| name_error(name_term))?;
         let path = format!("__main__.{name}");
@@ -391,6 +391,15 @@ fn attribute<'py, 'a>(
     let owner = owner_name(&obj);
     let path = format!("{owner}.{text}");
     Ok(get_attrs(obj, &parts, 0, &owner, &path)?)
+}
+
+/// `__main__` as an atom, a binary or a charlist: a name means the same
+/// whichever way it is given.
+fn is_main(term: Term<'_>) -> bool {
+    if term.is_atom() {
+        return term == atoms::main_module().to_term(term.get_env());
+    }
+    kwarg_name(term).is_some_and(|name| name == "__main__")
 }
 
 /// Source code: a binary or an iolist of UTF-8 text, not empty.
@@ -452,8 +461,16 @@ fn decode_vars<'py, 'a>(
         term: vars,
     }))?;
     let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for (k, v) in iter {
         let name = kwarg_name(k).ok_or_else(|| name_error(k))?;
+        // `#{x => 1, <<"x">> => 2}`: one name twice.
+        if !seen.insert(name.clone()) {
+            return Err(Failure::Badarg(Badarg {
+                why: atoms::duplicate_key(),
+                term: vars,
+            }));
+        }
         out.push((name, dec.decode(v)?));
     }
     Ok(out)

@@ -172,6 +172,10 @@ impl<'a, 'py> Encoder2<'a, 'py, '_> {
         }
         if conversions::has_encoders() {
             if let Some(encoder) = conversions::encoder_for(self.py, self.types, &ty)? {
+                // What an encoder returns is one level deeper: an encoder
+                // that returns its own type again (`d.replace(...)`) ends
+                // at the depth limit, not in unbounded recursion.
+                self.too_deep(obj, depth)?;
                 let value = encoder.call1((obj,))?;
                 return self.encode_at(&value, depth + 1);
             }
@@ -301,7 +305,20 @@ impl<'a, 'py> Encoder2<'a, 'py, '_> {
         let mut items: Vec<rustler::sys::ErlNifTerm> = vec![Default::default(); 2 * n];
         let mut links = Vec::new();
         let mut i = 0;
-        for (k, v) in dict.iter() {
+        // An encoder may change the dict being encoded, and iterating a
+        // dict that changed size panics (pyo3): with encoders registered,
+        // iterate a snapshot, then check the size.
+        let mut snapshot;
+        let mut live;
+        let pairs: &mut dyn Iterator<Item = (Bound<'py, PyAny>, Bound<'py, PyAny>)> =
+            if conversions::has_encoders() {
+                snapshot = dict.iter().collect::<Vec<_>>().into_iter();
+                &mut snapshot
+            } else {
+                live = dict.iter();
+                &mut live
+            };
+        for (k, v) in pairs {
             if i == n {
                 // The dict grew under us (an encoder mutating it).
                 return Err(EncodeError::Python(
@@ -319,7 +336,7 @@ impl<'a, 'py> Encoder2<'a, 'py, '_> {
             }
             i += 1;
         }
-        if i != n {
+        if i != n || dict.len() != n {
             return Err(EncodeError::Python(
                 pyo3::exceptions::PyRuntimeError::new_err("dict changed size during conversion"),
             ));

@@ -261,6 +261,7 @@ impl<'py> Decoder<'py, '_> {
         let Some(iter) = rustler::types::map::MapIterator::new(term) else {
             return badarg(atoms::unsupported_term(), term);
         };
+        let mut count = 0;
         for (k, v) in iter {
             let key = self.decode_at(k, depth + 1)?;
             let value = self.decode_at(v, depth + 1)?;
@@ -269,6 +270,12 @@ impl<'py> Decoder<'py, '_> {
                     return badarg(atoms::unhashable_key(), k);
                 }
                 return Err(e.into());
+            }
+            // Keys distinct as terms can be equal in Python (`1` and `1.0`,
+            // `a` and `<<"a">>`, `1` and `true`): refuse rather than drop one.
+            count += 1;
+            if dict.len() != count {
+                return badarg(atoms::duplicate_key(), term);
             }
         }
         Ok(dict.into_any())
@@ -351,8 +358,12 @@ pub fn decode_kwargs<'py, 'a>(
             let Some(iter) = rustler::types::map::MapIterator::new(term) else {
                 return badarg(atoms::bad_kwargs(), term);
             };
-            for (k, v) in iter {
+            for (n, (k, v)) in iter.enumerate() {
                 put(k, v)?;
+                // `#{a => 1, <<"a">> => 2}`: one name twice.
+                if dict.len() != n + 1 {
+                    return badarg(atoms::duplicate_key(), term);
+                }
             }
         }
         TermType::List => {

@@ -35,9 +35,6 @@ use crate::request;
 use crate::runtime;
 use crate::to_erlang::TypeNames;
 
-/// Stack of a worker thread (conversions of deep terms grow theirs on
-/// demand, see `to_python`).
-const WORKER_STACK: usize = 16 * 1024 * 1024;
 /// Jobs run back to back under one GIL hold before letting other threads in.
 const BATCH: usize = 64;
 
@@ -178,7 +175,7 @@ pub fn start(env: Env<'_>, owner: LocalPid) -> Result<ResourceArc<WorkerRes>, Py
     let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Result<(), String>>(1);
     std::thread::Builder::new()
         .name(format!("py-worker-{}", shared.id))
-        .stack_size(WORKER_STACK)
+        .stack_size(crate::limits::worker_stack())
         .spawn(move || thread_main(thread_shared, ready_tx))
         .map_err(|e| PyNifError::Spawn(e.to_string()))?;
     match ready_rx.recv() {
@@ -199,6 +196,11 @@ impl WorkerShared {
     /// Queues a job for this worker; gives it back when the worker stopped.
     pub fn push(&self, job: Box<Job>) -> Result<(), Box<Job>> {
         self.queue.push(job)
+    }
+
+    /// True once the thread has left (a thread blocked in C has not).
+    pub fn exited(&self) -> bool {
+        self.left.load(Ordering::Acquire)
     }
 
     /// The jobs queued for this worker, plus one while it is stopped but
