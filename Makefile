@@ -4,6 +4,7 @@
 #   make demo    build and run a short walk-through
 #   make shell   an Erlang shell with py started
 #   make bench   print the benchmark figures
+#   make callgrind  instructions per call, by callgrind (valgrind)
 #   make check   lint: cargo fmt/clippy, xref, dialyzer
 #
 # PYTHON is the one Python used both to build (link) and to embed.
@@ -18,7 +19,7 @@ export PYTHON
 TEST_VENV := _build/test-venv
 EBIN := _build/default/lib/py/ebin
 
-.PHONY: all deps build compile extra test cargo-test eunit ct lfe-test elixir-test pythons-test demo shell lfe-repl bench check clean
+.PHONY: all deps build compile extra test cargo-test eunit ct lfe-test elixir-test pythons-test demo shell lfe-repl bench callgrind check clean
 
 all: build
 
@@ -88,6 +89,10 @@ lfe-repl:
 
 bench: extra $(TEST_VENV)/bin/python
 	erl -noshell -pa $(EBIN) -pa $(EXTRA) -eval $(call main,py_bench)
+
+# Instructions per operator.add round trip, by callgrind (needs valgrind).
+callgrind: extra
+	sh bench/callgrind.sh
 
 check: build
 	cargo fmt --all -- --check

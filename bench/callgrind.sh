@@ -1,29 +1,78 @@
 #!/bin/sh
 # Instructions per operator.add round trip, counted by callgrind: the VM
-# runs 10,000 and then 30,000 sequential calls (schedulers never busy-wait:
-# +sbwt none), and the difference of the totals, divided by 20,000, is one
-# round trip (start-up and warm-up cancel out). Prints the figure and the
-# share of each object file. Needs valgrind; takes a few minutes.
+# runs 10,000 and then 30,000 sequential calls (schedulers never
+# busy-wait: +sbwt none +sbwtdcpu none +sbwtdio none), and the difference
+# of the loops' totals over 20,000 is one round trip (the counters are
+# zeroed before each loop and dumped after it: start-up and warm-up are not
+# counted). Prints the figure, then the share of each object file and the
+# costliest functions. Needs valgrind; takes a few minutes
+# (`make callgrind`).
 set -eu
 cd "$(dirname "$0")/.."
 EBIN=_build/default/lib/py/ebin
 EXTRA=_build/extra
-OUT=${TMPDIR:-/tmp}/py_callgrind.$$
-mkdir -p "$OUT"
+OUT=$(mktemp -d "${TMPDIR:-/tmp}/py_callgrind.XXXXXX")
+trap 'rm -rf "$OUT"' EXIT
 run() {
-    valgrind --tool=callgrind --callgrind-out-file="$OUT/cg.$1" --smc-check=all-non-file \
-        --trace-children=no \
+    mkdir -p "$OUT/$1"
+    # erl is a script that starts beam.smp: follow children; the JIT
+    # writes code, so check every write (--smc-check=all).
+    valgrind --tool=callgrind --trace-children=yes --smc-check=all \
+        --trace-children-skip='*/sh,*/perl,*/callgrind_control,*/vgdb' \
+        --callgrind-out-file="$OUT/$1/cg.%p" \
         erl +sbwt none +sbwtdcpu none +sbwtdio none -noshell \
         -pa "$EBIN" -pa "$EXTRA" -run py_callgrind main "$1" >"$OUT/log.$1" 2>&1
+    # The dump made after the loop (counters zeroed before it).
+    ls "$OUT/$1"/cg.*.1 | head -1
 }
-total() { callgrind_annotate "$OUT/cg.$1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}'; }
-by_object() { callgrind_annotate --inclusive=no --threshold=100 "$OUT/cg.$1" 2>/dev/null \
-    | awk '/^ *[0-9,]+ .*:/ {n=$1; gsub(",", "", n); split($NF, a, ":"); f=a[1]; sub(".*/", "", f); s[f]+=n} END {for (f in s) print s[f], f}'; }
-run 10000
-run 30000
-A=$(total 10000); B=$(total 30000)
-echo "callgrind: $(( (B - A) / 20000 )) instructions per operator.add round trip (30k calls: $B, 10k calls: $A)"
-by_object 10000 | sort -k2 > "$OUT/a"
-by_object 30000 | sort -k2 > "$OUT/b"
-join -1 2 -2 2 "$OUT/a" "$OUT/b" | awk '{d=($3-$2)/20000; if (d > 50) printf "  %7.0f  %s\n", d, $1}' | sort -rn
-rm -rf "$OUT"
+A=$(run 10000)
+B=$(run 30000)
+callgrind_annotate --threshold=100 --auto=no "$A" >"$OUT/a.txt" 2>/dev/null
+callgrind_annotate --threshold=100 --auto=no "$B" >"$OUT/b.txt" 2>/dev/null
+python3 - "$OUT/a.txt" "$OUT/b.txt" <<'PY'
+import re, sys
+CALLS = 20000
+def parse(path):
+    # The totals line, then the per-function table only (not the
+    # annotated sources after it).
+    total, funcs, section = 0, {}, None
+    for line in open(path, errors="replace"):
+        if "PROGRAM TOTALS" in line:
+            total = int(line.split()[0].replace(",", ""))
+            continue
+        if line.rstrip().endswith("file:function"):
+            section = "functions"
+            continue
+        if section == "functions" and line.startswith("-- "):
+            break
+        m = re.match(r"\s*([\d,]+) (?:\([^)]*\))?\s+(.*)$", line)
+        if section == "functions" and m:
+            name = re.sub(r"'\d+", "", m.group(2))
+            funcs[name] = funcs.get(name, 0) + int(m.group(1).replace(",", ""))
+    return total, funcs
+ta, fa = parse(sys.argv[1])
+tb, fb = parse(sys.argv[2])
+print("callgrind: %.0f instructions per operator.add round trip (30k calls %d, 10k calls %d)"
+      % ((tb - ta) / CALLS, tb, ta))
+def obj(name):
+    m = re.search(r"\[([^\]]*)\]\s*$", name)
+    return m.group(1).rsplit("/", 1)[-1] if m else "?"
+objs = {}
+diffs = {}
+# Thread entry frames carry the cost of everything under them in a dump
+# taken mid-run: left out of the lists.
+FRAMES = ("clone.S:", "start_thread", "thread_start", "call_once")
+for name in set(fa) | set(fb):
+    if any(f in name for f in FRAMES):
+        continue
+    d = (fb.get(name, 0) - fa.get(name, 0)) / CALLS
+    diffs[name] = d
+    objs[obj(name)] = objs.get(obj(name), 0) + d
+print("by object file (instructions per call):")
+for o, d in sorted(objs.items(), key=lambda kv: -kv[1]):
+    if d >= 20:
+        print("  %7.0f  %s" % (d, o))
+print("costliest functions (instructions per call):")
+for name, d in sorted(diffs.items(), key=lambda kv: -kv[1])[:25]:
+    print("  %7.0f  %s" % (d, re.sub(r"\s*\[[^\]]*\]\s*$", "", name)[:110]))
+PY

@@ -35,6 +35,7 @@ main() ->
     [io:format("  long_schedule ~b ms in ~p, out ~p (~p)~n", [T, In, Out, Who])
      || {Who, T, In, Out} <- Events],
     normal_scheduler_nifs(),
+    py_bench_call:run(),
     parallel_and_distributed(),
     ok.
 

@@ -79,7 +79,7 @@ pub(crate) fn encode<'a>(
     obj: &Bound<'_, PyAny>,
 ) -> PyResult<Term<'a>> {
     let types = runtime::beam_types().map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
-    let mut names = TypeNames::new();
+    let mut names = TypeNames::default();
     let mut enc = Encoder2 {
         env,
         py,

@@ -34,6 +34,7 @@ mod sync;
 mod term_budget;
 mod to_erlang;
 mod to_python;
+mod word_hash;
 mod worker;
 
 pub use error::PyNifError;

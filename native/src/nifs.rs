@@ -54,15 +54,15 @@ fn enqueue<'a>(
     cancellable: bool,
 ) -> NifResult<Term<'a>> {
     // A worker, a context (runs on its worker, in its namespace), or `any`.
-    let (worker, context) = if let Ok(w) = target.decode::<ResourceArc<WorkerRes>>() {
+    let (worker, context) = if target == atoms::any().to_term(env) {
+        (None, None)
+    } else if let Ok(w) = target.decode::<ResourceArc<WorkerRes>>() {
         (Some(w.shared.clone()), None)
     } else if let Ok(c) = target.decode::<ResourceArc<ContextRes>>() {
         if c.inner.is_closed() {
             return Ok(atoms::closed().encode(env));
         }
         (Some(c.inner.worker.clone()), Some(c.inner.clone()))
-    } else if target == atoms::any().to_term(env) {
-        (None, None)
     } else {
         return Err(rustler::Error::BadArg);
     };

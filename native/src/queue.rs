@@ -28,7 +28,7 @@
 //! stop, not when its thread ends: a thread stuck in C code after its
 //! owner died must not keep the queue's last jobs waiting for it.
 
-use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
@@ -40,10 +40,14 @@ use crate::job::Job;
 use crate::sync;
 
 /// How long an idle worker spins before parking. The spinner yields its
-/// core every 64 rounds: on a machine whose cores the BEAM's schedulers
+/// core every few rounds: on a machine whose cores the BEAM's schedulers
 /// need, a pure spin would preempt them for milliseconds (measured: dozens
 /// of long_schedule events per bench run).
 const SPIN: Duration = Duration::from_micros(20);
+/// Polls between yields of a spinning worker. A poll is two loads (the
+/// queues' counters); the yield lets a scheduler thread that shares the
+/// core run.
+const YIELD_EVERY: u32 = 8;
 
 /// What a worker takes from its queues.
 pub enum Msg {
@@ -56,6 +60,9 @@ pub enum Msg {
 pub struct SharedQueue {
     tx: Sender<Box<Job>>,
     rx: Receiver<Box<Job>>,
+    /// Jobs sent and not yet taken: what a spinning worker polls (one
+    /// load, where a channel receive costs dozens of instructions).
+    queued: AtomicUsize,
     /// Workers serving the queue (started and not told to stop).
     /// Submitters hold the read lock while pushing; the last worker to
     /// retire takes the write lock, so no job can be pushed after that and
@@ -76,6 +83,7 @@ pub fn shared() -> &'static SharedQueue {
         SharedQueue {
             tx,
             rx,
+            queued: AtomicUsize::new(0),
             live: RwLock::new(0),
             spinner: AtomicBool::new(false),
             idle: SegQueue::new(),
@@ -93,6 +101,9 @@ impl SharedQueue {
                 return Err(job);
             }
             self.tx.send(job).map_err(|e| e.into_inner())?;
+            // Published after the job itself: a poller that sees it finds
+            // the job.
+            self.queued.fetch_add(1, Ordering::SeqCst);
         }
         fence(Ordering::SeqCst);
         if !self.spinner.load(Ordering::SeqCst) {
@@ -109,8 +120,13 @@ impl SharedQueue {
     /// is woken for them: a push that sees a spinner wakes nobody, and the
     /// spinner takes one job only, so jobs pushed during a spin would else
     /// wait for a busy worker while others sleep.
+    #[inline]
     pub fn try_take(&self) -> Option<Box<Job>> {
+        if self.queued.load(Ordering::SeqCst) == 0 {
+            return None;
+        }
         let job = self.rx.try_recv().ok()?;
+        self.queued.fetch_sub(1, Ordering::SeqCst);
         if !self.rx.is_empty() {
             self.wake_one();
         }
@@ -187,6 +203,8 @@ impl Sleeper {
 pub struct WorkerQueue {
     tx: Sender<Msg>,
     rx: Receiver<Msg>,
+    /// Messages sent and not yet taken (polled like `SharedQueue::queued`).
+    queued: AtomicUsize,
     /// False once the worker has left: pushes are refused from then on.
     accepting: RwLock<bool>,
     /// A stop was asked: pushes are refused from then on.
@@ -203,6 +221,7 @@ impl Default for WorkerQueue {
         WorkerQueue {
             tx,
             rx,
+            queued: AtomicUsize::new(0),
             accepting: RwLock::new(true),
             stopping: AtomicBool::new(false),
             drains_shared: AtomicBool::new(false),
@@ -235,6 +254,7 @@ impl WorkerQueue {
                     Msg::Stop => Ok(()),
                 };
             }
+            self.queued.fetch_add(1, Ordering::SeqCst);
         }
         fence(Ordering::SeqCst);
         if self.sleeper.parked.load(Ordering::SeqCst) {
@@ -254,7 +274,9 @@ impl WorkerQueue {
         if shared.retire() {
             self.drains_shared.store(true, Ordering::SeqCst);
         }
-        let _ = self.tx.send(Msg::Stop);
+        if self.tx.send(Msg::Stop).is_ok() {
+            self.queued.fetch_add(1, Ordering::SeqCst);
+        }
         self.sleeper.unpark();
         true
     }
@@ -280,11 +302,17 @@ impl WorkerQueue {
     }
 
     /// A message without waiting: this worker's own queue first.
+    #[inline]
     pub fn try_next(&self, shared: &SharedQueue) -> Option<Msg> {
-        match self.rx.try_recv() {
-            Ok(msg) => return Some(msg),
-            Err(TryRecvError::Disconnected) => return Some(Msg::Stop),
-            Err(TryRecvError::Empty) => {}
+        if self.queued.load(Ordering::SeqCst) != 0 {
+            match self.rx.try_recv() {
+                Ok(msg) => {
+                    self.queued.fetch_sub(1, Ordering::SeqCst);
+                    return Some(msg);
+                }
+                Err(TryRecvError::Disconnected) => return Some(Msg::Stop),
+                Err(TryRecvError::Empty) => {}
+            }
         }
         shared.try_take().map(Msg::Job)
     }
@@ -323,7 +351,7 @@ impl WorkerQueue {
                 return Some(msg);
             }
             n = n.wrapping_add(1);
-            if n.is_multiple_of(64) {
+            if n.is_multiple_of(YIELD_EVERY) {
                 if start.elapsed() > SPIN {
                     return None;
                 }

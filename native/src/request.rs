@@ -320,7 +320,9 @@ fn module_object<'py, 'a>(
     globals: &Bound<'py, PyDict>,
     term: Term<'a>,
 ) -> Result<Bound<'py, PyAny>, Failure<'a>> {
-    let key = rustler::Atom::from_term(term).ok();
+    // Atoms are keyed by their term word (an atom's own Hash goes through
+    // enif_hash: hundreds of instructions on every call).
+    let key = rustler::Atom::from_term(term).ok().map(|a| a.as_c_arg());
     if let Some(key) = key {
         if let Some(m) = state.modules.get(&key) {
             return Ok(m.bind(py).clone());
@@ -351,7 +353,8 @@ fn attribute<'py, 'a>(
         let globals = obj.cast_into::<PyDict>().map_err(PyErr::from)?;
         return Ok(resolve_path(py, &globals, &path)?);
     }
-    if let Ok(key) = rustler::Atom::from_term(name_term) {
+    if let Ok(atom) = rustler::Atom::from_term(name_term) {
+        let key = atom.as_c_arg();
         let name = match state.names.get(&key) {
             Some(n) => n.bind(py).clone(),
             None => {

@@ -27,7 +27,7 @@ use crate::to_python::{MAX_DEPTH, STACK_RED_ZONE, STACK_SEGMENT};
 
 /// Erlang-visible type names of handles, per type object (the type is
 /// kept alive so that its address cannot be reused by another).
-pub type TypeNames = std::collections::HashMap<usize, (Py<PyType>, String)>;
+pub type TypeNames = crate::word_hash::WordMap<usize, (Py<PyType>, String)>;
 
 /// Maps up to this size are flat maps (MAP_SMALL_MAP_LIMIT in ERTS).
 const SMALL_MAP: usize = 32;

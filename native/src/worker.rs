@@ -15,6 +15,8 @@
 //! stop also answers the shared queue (see `queue`).
 
 use std::collections::HashMap;
+
+use crate::word_hash::WordMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
@@ -108,10 +110,11 @@ impl Drop for WorkerRes {
 /// caches.
 pub struct WorkerState {
     pub globals: Py<PyDict>,
-    /// Modules resolved from an atom (atoms are never freed: stable keys).
-    pub modules: HashMap<rustler::Atom, Py<PyAny>>,
-    /// Attribute names made from atoms.
-    pub names: HashMap<rustler::Atom, Py<PyString>>,
+    /// Modules resolved from an atom, by the atom's term word (atoms are
+    /// never freed: stable keys).
+    pub modules: WordMap<rustler::sys::ErlNifTerm, Py<PyAny>>,
+    /// Attribute names made from atoms, by the atom's term word.
+    pub names: WordMap<rustler::sys::ErlNifTerm, Py<PyString>>,
     /// Erlang-visible type names of handles, per type object.
     pub type_names: TypeNames,
     /// Compiled `eval`/`exec` code, by source and mode.
@@ -131,9 +134,9 @@ impl WorkerState {
         let globals = py.import("__main__")?.dict();
         Ok(WorkerState {
             globals: globals.unbind(),
-            modules: HashMap::new(),
-            names: HashMap::new(),
-            type_names: HashMap::new(),
+            modules: WordMap::default(),
+            names: WordMap::default(),
+            type_names: TypeNames::default(),
             code: HashMap::new(),
             after_reply: Vec::new(),
         })
