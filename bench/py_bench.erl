@@ -31,13 +31,18 @@ main() ->
     numpy_round_trip(),
     Events = stop_long_schedule_monitor(Monitor),
     py_bench_state:run(),
-    io:format("long_schedule events (>1 ms) during the run: ~b~n", [length(Events)]),
+    AtNif = [E || {_, _, In, Out} = E <- Events, at_nif(In) orelse at_nif(Out)],
+    io:format("long_schedule events (>1 ms) during the run: ~b, scheduled in or out at a py_nif "
+              "function: ~b~n", [length(Events), length(AtNif)]),
     [io:format("  long_schedule ~b ms in ~p, out ~p (~p)~n", [T, In, Out, Who])
      || {Who, T, In, Out} <- Events],
     normal_scheduler_nifs(),
     py_bench_call:run(),
     parallel_and_distributed(),
     ok.
+
+at_nif({py_nif, _, _}) -> true;
+at_nif(_) -> false.
 
 python_version() ->
     hd(string:split(py:func(platform, python_version, [], [], [{strings, charlist}]), " ")).
