@@ -39,6 +39,7 @@ main() ->
     normal_scheduler_nifs(),
     py_bench_call:run(),
     parallel_and_distributed(),
+    py_bench_async:run(),
     ok.
 
 at_nif({py_nif, _, _}) -> true;

@@ -70,6 +70,7 @@
 %% `{strings, charlist}'.
 -type opt() :: {strings, binary | charlist}
              | {return, value | handle}
+             | {await, boolean()}
              | {timeout, timeout()}
              | {context, py_context:context()}
              | {node, node()}
@@ -84,7 +85,9 @@
 -type opts() :: [opt()].
 %% Per-call options: how Python strings come back (default: the `strings'
 %% app setting, itself `binary' by default), whether the result is
-%% converted or kept as a handle, how long to wait, and the context to run
+%% converted or kept as a handle, whether an awaitable result (a
+%% coroutine, a Task, a Future) is awaited on py's event loop (default:
+%% true; `false' keeps it as a handle), how long to wait, and the context to run
 %% in (default: the one {@link with_context/2} set, else none); the node
 %% to run on (default: this one, or the node of the remote handles the
 %% call works on), the pool to run in (default: `default', this node's

@@ -155,7 +155,8 @@ local(Request0, Opts) ->
                   #{strings := S} -> S;
                   #{} -> maps:get(strings, Config)
               end,
-    Request = py_request:set_flags(Request0, py_request:flags(Strings, maps:get(return, Opts, value))),
+    Request = py_request:set_flags(Request0, py_request:flags(Strings, maps:get(return, Opts, value),
+                                                              maps:get(await, Opts, true))),
     Timeout = case Opts of
                   #{timeout := T} -> T;
                   #{} -> maps:get(call_timeout, Config)

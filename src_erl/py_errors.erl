@@ -37,6 +37,9 @@
         %% py is not running.
       | py_context_closed
         %% The context was dropped, or its worker is gone.
+      | py_loop_stopped
+        %% The call's awaitable was pending on py's event loop when py
+        %% stopped (it was cancelled).
       | {py_nodedown, node()} | {py_not_on_node, node()} | {py_no_nodes, [node()]}
         %% Distributed calls: the node went down, does not run py, none of
         %% the nodes has workers.
@@ -82,6 +85,7 @@
         {bad_config, Setting :: atom(), Value :: term(), Why :: string()}
       | {python_init_failed, term()} | {py_nif_not_loaded, term()}
       | {py_worker_start_failed, term()} | {too_few_workers, term()}
+      | {py_loop_start_failed, term()}
       | not_distributed | {not_loopback, string(), term()} | {resolves_to, term()}
       | {already_running, node()} | {setup_failed, node(), term()} | {not_a_peer, node()}
       | {bad_pool, Name :: term(), Why :: string()} | {already_started, atom()}

@@ -9,18 +9,20 @@
          callback_reply/2, callback_reply_dirty/2, callback_watch/1,
          context_new/2, context_close/1, job_where/1,
          build_maps/1, build_maps_dirty/1, set_none/1,
-         set_worker_stack/1, worker_exited/1]).
+         set_worker_stack/1, worker_exited/1,
+         loop_start/0, loop_stop/2, loop_abandon/1, loop_info/1]).
 
 -nifs([init/1, start_worker/0, submit/4, submit_dirty/4, cancel/1,
        stop_worker/1, worker_info/1, queue_len/1, shared_queue_len/0, build_info/0,
        callback_reply/2, callback_reply_dirty/2, callback_watch/1,
        context_new/2, context_close/1, job_where/1,
        build_maps/1, build_maps_dirty/1, set_none/1,
-       set_worker_stack/1, worker_exited/1]).
+       set_worker_stack/1, worker_exited/1,
+       loop_start/0, loop_stop/2, loop_abandon/1, loop_info/1]).
 
 -on_load(load/0).
 
--export_type([worker/0, job/0, target/0, context/0]).
+-export_type([worker/0, job/0, target/0, context/0, event_loop/0]).
 
 -opaque worker() :: reference().
 %% A worker thread, owned by the process that started it.
@@ -28,6 +30,8 @@
 %% A queued call that its caller may cancel.
 -opaque context() :: reference().
 %% A namespace of its own, pinned to one worker.
+-opaque event_loop() :: reference().
+%% py's asyncio event loop thread, owned by the process that started it.
 -type target() :: worker() | context() | any.
 %% Where a call goes: one worker's queue, a context (its worker, its
 %% namespace), or the shared queue that any idle worker takes from.
@@ -153,3 +157,23 @@ worker_exited(_Worker) -> ?NOT_LOADED.
 
 -spec build_info() -> #{libpython := binary(), python := binary(), started := boolean()}.
 build_info() -> ?NOT_LOADED.
+
+%% @doc Starts the event loop thread, owned by the calling process; the
+%% awaitable results of calls go to it from now on.
+-spec loop_start() -> {ok, event_loop()} | {error, binary()}.
+loop_start() -> ?NOT_LOADED.
+
+%% @doc Stops the loop: its tasks are cancelled and given `GraceMs' to
+%% finish, their callers answered; the owner then gets
+%% `{py_loop_stopped, Id}'.
+-spec loop_stop(event_loop(), non_neg_integer()) -> ok.
+loop_stop(_Loop, _GraceMs) -> ?NOT_LOADED.
+
+%% @doc Answers `{error, py_loop_stopped}' to every caller still waiting
+%% on a stopped loop that did not end in time; returns how many.
+-spec loop_abandon(event_loop()) -> non_neg_integer().
+loop_abandon(_Loop) -> ?NOT_LOADED.
+
+%% @doc `{Id, PendingTasks}'.
+-spec loop_info(event_loop()) -> {pos_integer(), non_neg_integer()}.
+loop_info(_Loop) -> ?NOT_LOADED.

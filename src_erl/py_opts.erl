@@ -26,6 +26,7 @@
 %% `py:method/5', `py:eval/3', ...); the others add their own options.
 -type opts() :: #{strings => binary | charlist,
                   return => value | handle,
+                  await => boolean(),
                   timeout => timeout(),
                   context => py_context:context(),
                   node => node(),
@@ -72,6 +73,7 @@ parse(Improper, _Api, _Acc) ->
 %% The options: which APIs take them, and their check.
 spec(strings) -> {[on_all_workers | ?CALL], fun(V) -> V =:= binary orelse V =:= charlist end};
 spec(return) -> {[on_all_workers | ?CALL], fun(V) -> V =:= value orelse V =:= handle end};
+spec(await) -> {[on_all_workers | ?CALL], fun erlang:is_boolean/1};
 spec(timeout) -> {[on_all_workers | ?CALL], fun is_timeout/1};
 spec(context) -> {?CALL, fun is_context/1};
 spec(node) -> {?CALL, fun erlang:is_atom/1};

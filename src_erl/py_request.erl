@@ -22,13 +22,15 @@
 
 -export([call/3, getattr/2, resolve/1, value/1, eval/2, exec/2,
          target/1, object/1, method/2,
-         flags/2, set_flags/2, fold_handles/3, handle_kind/1]).
+         flags/2, flags/3, set_flags/2, fold_handles/3, handle_kind/1]).
 
 -export_type([request/0, flags/0, handle_kind/0]).
 
 -type flags() :: non_neg_integer().
 %% Bit 0: Python strings come back as charlists; bit 1: the result stays
-%% in Python (a handle).
+%% in Python (a handle); bit 2: an awaitable result is not awaited (it
+%% stays a handle) — by default a call's or an eval's awaitable result is
+%% awaited on py's event loop.
 -type request() :: {call, flags(), term(), term(), term()}
                  | {getattr, flags(), term(), term()}
                  | {resolve, flags(), term()}
@@ -41,6 +43,7 @@
 
 -define(CHARLISTS, 1).
 -define(HANDLE, 2).
+-define(NO_AWAIT, 4).
 
 %%% Constructors (flags 0: see set_flags/2) --------------------------------
 
@@ -92,6 +95,12 @@ flags(binary, value) -> 0;
 flags(charlist, value) -> ?CHARLISTS;
 flags(binary, handle) -> ?HANDLE;
 flags(charlist, handle) -> ?CHARLISTS bor ?HANDLE.
+
+%% @doc As {@link flags/2}; `Await' false keeps an awaitable result as a
+%% handle.
+-spec flags(binary | charlist, value | handle, boolean()) -> flags().
+flags(Strings, Return, true) -> flags(Strings, Return);
+flags(Strings, Return, false) -> flags(Strings, Return) bor ?NO_AWAIT.
 
 %% @doc The request with these flags.
 -spec set_flags(request(), flags()) -> request().

@@ -20,7 +20,8 @@ start_link(Config) ->
     supervisor:start_link({local, ?MODULE}, ?MODULE, Config).
 
 -spec init(py_config:config()) -> {ok, {supervisor:sup_flags(), [supervisor:child_spec()]}}.
-init(Config = #{max_restarts := Intensity, restart_period := Period}) ->
+init(Config = #{max_restarts := Intensity, restart_period := Period,
+               shutdown_timeout := Shutdown}) ->
     Flags = #{strategy => rest_for_one, intensity => Intensity, period => Period},
     %% Services first: worker code may use them from its first call on
     %% (`beam.call' from `init' code; contexts live on workers).
@@ -33,6 +34,14 @@ init(Config = #{max_restarts := Intensity, restart_period := Period}) ->
                   type => worker},
                 #{id => py_context,
                   start => {py_context, start_link, []},
+                  type => worker},
+                %% The event loop awaits what calls return: before the
+                %% workers (their `init' code may return a coroutine),
+                %% stopped after them (it cancels what is still pending).
+                #{id => py_loop,
+                  start => {py_loop, start_link, []},
+                  %% Its pending tasks get `shutdown_timeout' to finish.
+                  shutdown => Shutdown + 5000,
                   type => worker},
                 %% Python nodes: the pg scope in which every node running py
                 %% is a member (py:nodes/0), and the owner of the handles

@@ -40,6 +40,7 @@ rustler::atoms! {
     already_started,
     py_call,
     py_context_closed,
+    py_loop_stopped,
     closed,
     py_callback,
     main_module = "__main__",

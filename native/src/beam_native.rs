@@ -7,6 +7,8 @@
 //! * `call(module, function, args, timeout)`: asks the `py_callback` process
 //!   to run `apply(Module, Function, Args)` in a new Erlang process, then
 //!   waits for the reply with the GIL released.
+//! * `async_call(module, function, args)` (see `event_loop`): the same
+//!   request, answered through the event loop's inbox.
 //! * `self_pid()`: the Erlang process whose call the current worker runs.
 
 use std::sync::Mutex;
@@ -21,43 +23,77 @@ use rustler::{Atom, Encoder, LocalPid, OwnedEnv, Resource, ResourceArc, Term};
 
 use crate::atoms;
 use crate::conversions;
+use crate::event_loop::LoopReply;
 use crate::runtime;
 use crate::send::{is_erts_thread, send_from_thread};
 use crate::sync;
 use crate::to_erlang::{Encoder2, Options, TypeNames};
 use crate::to_python::{DecodeError, Decoder};
 
-/// The reply slot of one `beam.call`, held by the Erlang process that runs
-/// the function, which it monitors: if that process dies without
-/// answering, the waiting Python thread gets an error at once.
+/// Where the answer of a call into Erlang goes: the Python thread blocked
+/// in `beam.call`, or the event loop (`beam.async_call`).
+enum ReplyTo {
+    Thread(Sender<(OwnedEnv, SavedTerm)>),
+    Loop(LoopReply),
+}
+
+/// The reply slot of one `beam.call` or `beam.async_call`, held by the
+/// Erlang process that runs the function, which it monitors: if that
+/// process dies without answering, the waiting side gets an error at once.
 pub struct CallbackRes {
-    reply: Mutex<Option<Sender<(OwnedEnv, SavedTerm)>>>,
+    reply: Mutex<Option<ReplyTo>>,
 }
 
 #[rustler::resource_impl]
 impl Resource for CallbackRes {
     /// The process running the function died: if it had not answered, the
-    /// waiting Python thread learns it now (the reply channel closes).
+    /// waiting side learns it now.
     fn down<'a>(&'a self, _env: rustler::Env<'a>, _pid: LocalPid, _mon: rustler::Monitor) {
-        drop(self.take());
+        self.give_up();
+    }
+}
+
+impl Drop for CallbackRes {
+    /// Never answered (the request was lost): the waiting side is told.
+    fn drop(&mut self) {
+        self.give_up();
     }
 }
 
 impl CallbackRes {
-    fn take(&self) -> Option<Sender<(OwnedEnv, SavedTerm)>> {
+    /// A slot answered through the event loop.
+    pub fn to_loop(reply: LoopReply) -> CallbackRes {
+        CallbackRes {
+            reply: Mutex::new(Some(ReplyTo::Loop(reply))),
+        }
+    }
+
+    fn take(&self) -> Option<ReplyTo> {
         sync::lock(&self.reply).take()
     }
 
+    /// No answer will come: a waiting thread sees its channel close, the
+    /// loop gets an empty reply.
+    fn give_up(&self) {
+        if let Some(ReplyTo::Loop(reply)) = self.take() {
+            reply.send(None);
+        }
+    }
+
     /// Hands the result (copied into its own environment) to the waiting
-    /// thread; false when it was answered before.
+    /// side; false when it was answered before.
     pub fn answer(&self, result: Term<'_>) -> bool {
-        match self.take() {
-            Some(tx) => {
-                let env = OwnedEnv::new();
-                let saved = env.save(result);
-                tx.send((env, saved)).is_ok()
+        let Some(to) = self.take() else {
+            return false;
+        };
+        let env = OwnedEnv::new();
+        let saved = env.save(result);
+        match to {
+            ReplyTo::Thread(tx) => tx.send((env, saved)).is_ok(),
+            ReplyTo::Loop(reply) => {
+                reply.send(Some((env, saved)));
+                true
             }
-            None => false,
         }
     }
 }
@@ -134,49 +170,21 @@ fn call(
     let types = runtime::beam_types().map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
     let (tx, rx) = bounded(1);
     let slot = ResourceArc::new(CallbackRes {
-        reply: Mutex::new(Some(tx)),
+        reply: Mutex::new(Some(ReplyTo::Thread(tx))),
     });
-    let env = OwnedEnv::new();
-    let (server, msg) = env.run(|e| -> PyResult<_> {
-        let name = atoms::py_callback();
-        let mut server = std::mem::MaybeUninit::uninit();
-        // SAFETY: a non-ERTS thread passes a NULL env; `server` is written
-        // on success only.
-        let found = unsafe {
-            rustler::sys::enif_whereis_pid(std::ptr::null_mut(), name.as_c_arg(), server.as_mut_ptr())
-        };
-        if found == 0 {
-            return Err(PyRuntimeError::new_err(
-                "beam.call: the py_callback process is not running (is the py application started?)",
-            ));
-        }
-        // SAFETY: initialised by the successful call above.
-        let server = LocalPid::from_c_arg(unsafe { server.assume_init() });
-        // No atom is made here: an existing atom, or the name as a binary
-        // (py_callback checks the `callbacks` setting, then makes atoms
-        // only for modules that can be loaded).
-        let m = callback_name(e, module);
-        let f = callback_name(e, function);
-        let a = encode(py, e, args.as_any())?;
-        // The Erlang caller of the running call, if any: the function runs
-        // with its group leader (what it prints, and the output of Python
-        // calls it makes, shows where that caller is).
-        let caller = match crate::call_scope::caller() {
-            Some(pid) => pid.encode(e),
-            None => atoms::undefined().encode(e),
-        };
-        Ok((server, env.save((atoms::py_call(), slot.clone(), m, f, a, caller))))
-    })?;
+    send_call(
+        py,
+        &slot,
+        module,
+        function,
+        args,
+        crate::call_scope::caller(),
+    )?;
     drop(slot);
     let wait = timeout.map(Duration::from_secs_f64);
-    let reply = py.detach(move || {
-        if !send_from_thread(&env, &server, msg) {
-            return Err(RecvTimeoutError::Disconnected);
-        }
-        match wait {
-            Some(d) => rx.recv_timeout(d),
-            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-        }
+    let reply = py.detach(move || match wait {
+        Some(d) => rx.recv_timeout(d),
+        None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
     });
     let (reply_env, saved) = match reply {
         Ok(r) => r,
@@ -224,17 +232,72 @@ fn callback_name<'a>(env: rustler::Env<'a>, name: &str) -> Term<'a> {
     }
 }
 
+/// Sends `{py_call, Slot, Module, Function, Args, Caller}` to
+/// `py_callback`, which runs the function in a process of its own and
+/// answers `Slot`. `caller` is the Erlang caller of the running call, if
+/// any: the function runs with its group leader (what it prints, and the
+/// output of Python calls it makes, shows where that caller is).
+pub fn send_call(
+    py: Python<'_>,
+    slot: &ResourceArc<CallbackRes>,
+    module: &str,
+    function: &str,
+    args: &Bound<'_, PyList>,
+    caller: Option<LocalPid>,
+) -> PyResult<()> {
+    no_erts_thread("beam.call")?;
+    let env = OwnedEnv::new();
+    let (server, msg) = env.run(|e| -> PyResult<_> {
+        let name = atoms::py_callback();
+        let mut server = std::mem::MaybeUninit::uninit();
+        // SAFETY: a non-ERTS thread passes a NULL env; `server` is written
+        // on success only.
+        let found = unsafe {
+            rustler::sys::enif_whereis_pid(std::ptr::null_mut(), name.as_c_arg(), server.as_mut_ptr())
+        };
+        if found == 0 {
+            return Err(PyRuntimeError::new_err(
+                "beam.call: the py_callback process is not running (is the py application started?)",
+            ));
+        }
+        // SAFETY: initialised by the successful call above.
+        let server = LocalPid::from_c_arg(unsafe { server.assume_init() });
+        // No atom is made here: an existing atom, or the name as a binary
+        // (py_callback checks the `callbacks` setting, then makes atoms
+        // only for modules that can be loaded).
+        let m = callback_name(e, module);
+        let f = callback_name(e, function);
+        let a = encode(py, e, args.as_any())?;
+        let caller = match caller {
+            Some(pid) => pid.encode(e),
+            None => atoms::undefined().encode(e),
+        };
+        Ok((server, env.save((atoms::py_call(), slot.clone(), m, f, a, caller))))
+    })?;
+    if !py.detach(move || send_from_thread(&env, &server, msg)) {
+        return Err(PyRuntimeError::new_err(format!(
+            "beam.call({module}, {function}): the Erlang process died without replying"
+        )));
+    }
+    Ok(())
+}
+
+/// `pid` as a `beam.Pid`.
+pub fn pid_object(py: Python<'_>, pid: LocalPid) -> PyResult<Py<PyAny>> {
+    let types = runtime::beam_types().map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+    let env = OwnedEnv::new();
+    let etf = env.run(|e| pid.encode(e).to_binary());
+    let bytes = PyBytes::new(py, etf.as_slice());
+    Ok(types.pid.bind(py).call1((bytes,))?.unbind())
+}
+
 /// `beam.self()`: the Erlang process whose call this worker runs, or None.
 #[pyfunction]
 fn self_pid(py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
     let Some(pid) = crate::call_scope::caller() else {
         return Ok(None);
     };
-    let types = runtime::beam_types().map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
-    let env = OwnedEnv::new();
-    let etf = env.run(|e| pid.encode(e).to_binary());
-    let bytes = PyBytes::new(py, etf.as_slice());
-    Ok(Some(types.pid.bind(py).call1((bytes,))?.unbind()))
+    Ok(Some(pid_object(py, pid)?))
 }
 
 /// The `beam` package tells whether user conversions are registered.
@@ -251,5 +314,6 @@ pub fn _beam_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(conversions_changed, m)?)?;
     crate::buffer::register(m)?;
     crate::output::register(m)?;
+    m.add_function(wrap_pyfunction!(crate::event_loop::async_call, m)?)?;
     Ok(())
 }

@@ -18,6 +18,7 @@ use rustler::{LocalPid, OwnedEnv, Resource, Term};
 
 use crate::atoms;
 use crate::context::ContextInner;
+use crate::event_loop::LoopShared;
 use crate::housekeeper;
 use crate::send::send_from_thread;
 use crate::sync;
@@ -87,9 +88,30 @@ impl Job {
         }
     }
 
+    /// Its result is to be awaited on the event loop `target` (the task of
+    /// this job's id); false when its caller gave up meanwhile (then there
+    /// is nothing to await).
+    pub fn awaiting(&self, target: &Arc<LoopShared>) -> bool {
+        match &self.cell {
+            Some(cell) => cell.awaiting(target.clone(), self.id),
+            None => true,
+        }
+    }
+
+    /// As `reply`, for a sender that is not one of py's threads (a dirty
+    /// NIF, which sends with its own env): `send` sends, unless the caller
+    /// gave up meanwhile.
+    pub fn reply_with(self: Box<Self>, send: impl FnOnce(&Job)) {
+        match &self.cell {
+            Some(cell) => cell.finish(|| send(&self)),
+            None => send(&self),
+        }
+        self.recycle();
+    }
+
     /// Sends `message` (a term saved in the job's environment) to the
     /// caller, unless the caller gave up meanwhile; then recycles the job.
-    /// Runs on a worker thread.
+    /// Runs on one of py's threads (a worker, the event loop).
     pub fn reply(self: Box<Self>, message: SavedTerm) {
         let send = || {
             send_from_thread(&self.env, &self.caller, message);
@@ -115,6 +137,8 @@ enum Phase {
     #[default]
     Queued,
     Running(Arc<WorkerShared>, u64),
+    /// Its result is being awaited on the event loop (task of job `u64`).
+    Awaiting(Arc<LoopShared>, u64),
     Done,
     Cancelled,
 }
@@ -135,6 +159,19 @@ impl JobCell {
             Phase::Cancelled => false,
             _ => {
                 *phase = Phase::Running(worker.clone(), job_id);
+                true
+            }
+        }
+    }
+
+    /// The job's result is handed to the event loop; false when the caller
+    /// gave up meanwhile (then nothing is to be awaited).
+    fn awaiting(&self, target: Arc<LoopShared>, job_id: u64) -> bool {
+        let mut phase = self.lock();
+        match *phase {
+            Phase::Cancelled => false,
+            _ => {
+                *phase = Phase::Awaiting(target, job_id);
                 true
             }
         }
@@ -170,7 +207,7 @@ impl JobCell {
 
     /// The caller gave up: `replied` when the reply is already in its
     /// mailbox, `cancelled` when none will come (a running job is
-    /// interrupted).
+    /// interrupted, an awaited one's task cancelled).
     pub fn cancel(&self) -> rustler::Atom {
         let mut phase = self.lock();
         match std::mem::replace(&mut *phase, Phase::Cancelled) {
@@ -180,6 +217,10 @@ impl JobCell {
             }
             Phase::Running(worker, job_id) => {
                 housekeeper::interrupt(worker, job_id);
+                atoms::cancelled()
+            }
+            Phase::Awaiting(target, job_id) => {
+                target.cancel(job_id);
                 atoms::cancelled()
             }
             Phase::Queued | Phase::Cancelled => atoms::cancelled(),

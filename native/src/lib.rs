@@ -14,6 +14,7 @@ mod call_scope;
 mod context;
 mod conversions;
 mod error;
+mod event_loop;
 mod exception;
 mod handle;
 mod housekeeper;

@@ -8,6 +8,7 @@ use rustler::{Encoder, Env, NifMap, NifResult, ResourceArc, Term};
 use crate::atoms;
 use crate::beam_native::CallbackRes;
 use crate::context::{ContextInner, ContextRes};
+use crate::event_loop::{self, LoopRes};
 use crate::housekeeper;
 use crate::job::{Job, JobRes};
 use crate::queue;
@@ -232,4 +233,40 @@ fn build_info() -> BuildInfo {
 fn set_none(none: rustler::Atom) -> rustler::Atom {
     crate::none_atom::set(none);
     atoms::ok()
+}
+
+/// Starts py's event loop thread, owned by the calling process, and makes
+/// it the loop that awaitable results go to.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn loop_start(env: Env<'_>) -> Term<'_> {
+    if !runtime::is_started() {
+        return (atoms::error(), "the Python runtime is not started").encode(env);
+    }
+    match event_loop::start(env, env.pid()) {
+        Ok(res) => (atoms::ok(), res).encode(env),
+        Err(e) => (atoms::error(), e.to_string()).encode(env),
+    }
+}
+
+/// Stops the loop: its tasks are cancelled, given `GraceMs` to finish, and
+/// their callers answered. The owner gets `{py_loop_stopped, Id}` when the
+/// thread has finished.
+#[rustler::nif]
+fn loop_stop(lp: ResourceArc<LoopRes>, grace_ms: u64) -> rustler::Atom {
+    event_loop::stop(&lp, grace_ms);
+    atoms::ok()
+}
+
+/// Answers `{error, py_loop_stopped}` to the callers still waiting on a
+/// stopped loop that did not end in time (blocked in C code); returns how
+/// many.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn loop_abandon(env: Env<'_>, lp: ResourceArc<LoopRes>) -> usize {
+    event_loop::abandon(env, &lp)
+}
+
+/// `{Id, PendingTasks}` of a loop.
+#[rustler::nif]
+fn loop_info(lp: ResourceArc<LoopRes>) -> (u64, usize) {
+    (lp.shared.id, lp.shared.pending())
 }

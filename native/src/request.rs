@@ -15,7 +15,9 @@
 //! an object handle, `{'$py_value', Term}` (the term itself as the object),
 //! or `{Object, Name}` with `Object` one of the last two (a method).
 //! `Flags` is an integer: bit 0 returns strings as charlists, bit 1 keeps
-//! the result in Python as a handle.
+//! the result in Python as a handle, bit 2 keeps an awaitable result as a
+//! handle (otherwise the awaitable result of a `call` or an `eval` is
+//! awaited on the event loop, see `event_loop`).
 //!
 //! The request is decoded here only, into `Request`, on the worker: the
 //! submitting NIF copies it without looking inside. Any other shape is
@@ -29,6 +31,7 @@ use rustler::{Binary, Encoder, Env, NifTaggedEnum, Term, TermType};
 
 use crate::atoms;
 use crate::context::ContextInner;
+use crate::event_loop;
 use crate::exception::exception_term;
 use crate::map_build::LargeMaps;
 use crate::resolve::{describe, get_attrs, resolve_path, split_dotted};
@@ -99,17 +102,28 @@ fn bad_request(term: Term<'_>) -> Failure<'_> {
     })
 }
 
-/// Runs `request`: `Ok(Reply)` or `Err(Reason)`, the reply being
-/// `Reply` (`{ok, Value}`, or `{py_maps, Nodes}` when the value has maps
-/// for the receiving process to build: see `map_build`) or
-/// `{error, Reason}`.
+/// Flag bit 2: keep an awaitable result as a handle (`{await, false}`).
+const NO_AWAIT: u64 = 4;
+
+/// What a request gave.
+pub enum Executed<'a> {
+    /// The reply: `{ok, Value}`, or `{py_maps, Nodes}` when the value has
+    /// maps for the receiving process to build (see `map_build`).
+    Value(Term<'a>),
+    /// A call's or an eval's result is awaitable: it is awaited on the event
+    /// loop, and the reply made from what it gives (converted with `flags`).
+    Await { awaitable: Py<PyAny>, flags: u64 },
+}
+
+/// Runs `request`: `Ok(Reply)` (or the awaitable to await) or
+/// `Err(Reason)`, the reply being `Reply` or `{error, Reason}`.
 pub fn execute<'a>(
     py: Python<'_>,
     env: Env<'a>,
     state: &mut WorkerState,
     request: Term<'a>,
     context: Option<&ContextInner>,
-) -> Result<Term<'a>, Term<'a>> {
+) -> Result<Executed<'a>, Term<'a>> {
     let types = runtime::beam_types().map_err(|e| e.to_string().encode(env))?;
     let globals = match context {
         None => state.globals.clone_ref(py).into_bound(py),
@@ -156,9 +170,12 @@ fn run<'a, 'py>(
     types: &BeamTypes,
     globals: &Bound<'py, PyDict>,
     term: Term<'a>,
-) -> Result<Term<'a>, Failure<'a>> {
+) -> Result<Executed<'a>, Failure<'a>> {
     let request: Request<'a> = term.decode().map_err(|_| bad_request(term))?;
-    let opts = Options::from_flags(request.flags());
+    let flags = request.flags();
+    let opts = Options::from_flags(flags);
+    // Calls and evals give awaitables to await; other requests never do.
+    let awaits = flags & NO_AWAIT == 0 && matches!(request, Request::Call(..) | Request::Eval(..));
     let dec = Decoder { py, types };
     let result = match request {
         Request::Call(_, target, args, kwargs) => {
@@ -190,6 +207,12 @@ fn run<'a, 'py>(
         Request::Eval(_, code, vars) => run_code(py, state, &dec, globals, code, vars, "eval")?,
         Request::Exec(_, code, vars) => run_code(py, state, &dec, globals, code, vars, "exec")?,
     };
+    if awaits && event_loop::is_awaitable(&result) {
+        return Ok(Executed::Await {
+            awaitable: result.unbind(),
+            flags,
+        });
+    }
     let mut enc = Encoder2 {
         env,
         py,
@@ -203,7 +226,7 @@ fn run<'a, 'py>(
     // sent, not while the caller waits.
     state.after_reply.push(result.unbind());
     // `{ok, Term}`, or `{py_maps, Nodes}` for the caller to finish.
-    Ok(enc.large_maps.reply(env, term))
+    Ok(Executed::Value(enc.large_maps.reply(env, term)))
 }
 
 /// `eval` or `exec` of `code` in `globals`, with `vars` bound.

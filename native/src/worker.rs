@@ -29,11 +29,12 @@ use rustler::{Atom, Encoder, Env, LocalPid, NifMap, Resource, ResourceArc, Term}
 use crate::atoms;
 use crate::call_scope;
 use crate::error::PyNifError;
+use crate::event_loop;
 use crate::housekeeper;
 use crate::job::Job;
 use crate::py_thread::PyThread;
 use crate::queue::{self, Msg, WorkerQueue};
-use crate::request;
+use crate::request::{self, Executed};
 use crate::runtime;
 use crate::to_erlang::TypeNames;
 
@@ -343,6 +344,7 @@ fn thread_main(shared: Arc<WorkerShared>, ready: crossbeam_channel::Sender<Resul
                 Ordering::Acquire,
             );
         });
+        event_loop::flush_handed_over();
     }
     leave(&shared, state);
 }
@@ -365,6 +367,7 @@ fn leave(shared: &Arc<WorkerShared>, mut state: WorkerState) {
         // Python objects are dropped with the GIL held.
         drop(state);
     });
+    event_loop::flush_handed_over();
     shared.left.store(true, Ordering::Release);
 }
 
@@ -391,6 +394,7 @@ fn run_job(py: Python<'_>, shared: &Arc<WorkerShared>, state: &mut WorkerState, 
     // counted.
     shared.calls.fetch_add(1, Ordering::Relaxed);
     shared.running.store(job.id, Ordering::Release);
+    let mut awaited = None;
     let message = job.env.run(|env| {
         let reference = job.reference.load(env);
         // Python's output and logs of the call reach the caller through
@@ -406,18 +410,30 @@ fn run_job(py: Python<'_>, shared: &Arc<WorkerShared>, state: &mut WorkerState, 
                 shared.errors.fetch_add(1, Ordering::Relaxed);
                 (atoms::error(), shared.not_run_reason()).encode(env)
             }
-            Ok(reply) => reply,
+            Ok(Executed::Value(reply)) => reply,
+            Ok(Executed::Await { awaitable, flags }) => {
+                awaited = Some((awaitable, flags));
+                return None;
+            }
             Err(reason) => {
                 shared.errors.fetch_add(1, Ordering::Relaxed);
                 (atoms::error(), reason).encode(env)
             }
         };
         drop(call);
-        job.env.save((reference, reply))
+        Some(job.env.save((reference, reply)))
     });
     shared.running.store(0, Ordering::Release);
     shared.clear_interrupt(py);
-    job.reply(message);
+    match (message, awaited) {
+        (Some(message), _) => job.reply(message),
+        // Awaited on the event loop, which answers the caller: this worker
+        // is free.
+        (None, Some((awaitable, flags))) => {
+            event_loop::hand_over(py, job, awaitable.into_bound(py), flags)
+        }
+        (None, None) => job.recycle(),
+    }
     state.after_reply.clear();
 }
 

@@ -14,6 +14,7 @@ whose call is running. :func:`register_encoder` and
 without a copy (see ``beam.buffers``).
 """
 
+import sys as _sys
 import threading as _threading
 
 import _beam_native
@@ -22,7 +23,7 @@ from .buffers import Binary, share, ndarray
 
 __all__ = [
     "Atom", "Pid", "Ref", "Interrupted", "ErlangError",
-    "send", "call", "self", "register_encoder", "register_decoder",
+    "send", "call", "async_call", "self", "register_encoder", "register_decoder",
     "unregister_encoder", "unregister_decoder",
     "Binary", "share", "ndarray",
 ]
@@ -107,10 +108,24 @@ def call(module, function, args=(), timeout=5.0):
     return _beam_native.call(str(module), str(function), list(args), timeout)
 
 
+def async_call(module, function, args=(), timeout=5.0):
+    """``await beam.async_call(M, F, A)`` in a coroutine called from Erlang:
+    as :func:`call`, without blocking py's event loop meanwhile."""
+    from beam import _asyncio
+    return _asyncio.async_call(module, function, args, timeout)
+
+
 def self():
-    """The Erlang process whose call this code runs for, or None outside a
-    call (e.g. in a thread started by Python code)."""
-    return _beam_native.self_pid()
+    """The Erlang process whose call this code runs for (in a coroutine
+    called from Erlang too), or None outside a call (e.g. in a thread
+    started by Python code)."""
+    pid = _beam_native.self_pid()
+    if pid is None:
+        asyncio_part = _sys.modules.get("beam._asyncio")
+        job = asyncio_part.current_job() if asyncio_part is not None else None
+        if job is not None:
+            return job.caller()
+    return pid
 
 
 # Conversions of your own: looked up only while some are registered.
@@ -203,12 +218,24 @@ class _Stream:
             close()
 
 
+def _is_async_iterable(obj):
+    t = type(obj)
+    return hasattr(t, "__aiter__") and not hasattr(t, "__iter__")
+
+
 def _stream(iterable):
+    if _is_async_iterable(iterable):
+        from beam import _asyncio
+        return _asyncio.AsyncStream(iterable)
     return _Stream(iterable)
 
 
 def _next(it):
-    """``(Atom('ok'), item)`` or ``Atom('done')``."""
+    """``(Atom('ok'), item)`` or ``Atom('done')`` (a coroutine giving
+    them, awaited on py's loop, for an async iterator)."""
+    if hasattr(type(it), "__anext__") and not hasattr(type(it), "__next__"):
+        from beam import _asyncio
+        return _asyncio.anext_item(it)
     try:
         return (Atom("ok"), next(it))
     except StopIteration:

@@ -1,0 +1,416 @@
+%%% @doc asyncio from Erlang: coroutines, Tasks and Futures awaited on
+%%% py's event loop, cancellation, `beam.async_call', async generators
+%%% streamed like generators, and the loop's life with py's.
+-module(py_async_SUITE).
+
+-include_lib("common_test/include/ct.hrl").
+-include_lib("stdlib/include/assert.hrl").
+
+-export([suite/0, all/0, groups/0, init_per_suite/1, end_per_suite/1]).
+-export([await_coroutine/1, awaitable_kinds/1, coroutine_raises/1, await_false_keeps_handle/1,
+         workers_free_while_awaiting/1, ten_thousand_sleeps/1, tcp_round_trips/1,
+         timeout_cancels/1, caller_killed_cancels/1, blocking_coroutine/1,
+         self_is_the_caller/1, async_call/1, async_call_does_not_block/1,
+         async_call_errors/1, contexts/1, async_generator_stream/1,
+         async_generator_window/1, async_generator_closed_early/1,
+         async_generator_fold_iter/1, stop_with_pending/1, stop_with_stubborn_and_stuck/1,
+         killed_callers/1, unconvertible_result/1]).
+
+suite() ->
+    [{timetrap, {minutes, 3}}].
+
+all() ->
+    [{group, awaiting}, {group, cancellation}, {group, erlang}, {group, streams},
+     stop_with_pending, stop_with_stubborn_and_stuck, killed_callers].
+
+groups() ->
+    [{awaiting, [], [await_coroutine, awaitable_kinds, coroutine_raises,
+                     await_false_keeps_handle, workers_free_while_awaiting,
+                     ten_thousand_sleeps, tcp_round_trips, contexts, unconvertible_result]},
+     {cancellation, [], [timeout_cancels, caller_killed_cancels, blocking_coroutine]},
+     {erlang, [], [self_is_the_caller, async_call, async_call_does_not_block,
+                   async_call_errors]},
+     {streams, [], [async_generator_stream, async_generator_window,
+                    async_generator_closed_early, async_generator_fold_iter]}].
+
+-define(H, py_async_helpers).
+
+init_per_suite(Config) ->
+    ok = py_test_util:start(),
+    Config.
+
+end_per_suite(_Config) ->
+    py_test_util:stop().
+
+%%% Awaiting ---------------------------------------------------------------
+
+await_coroutine(_Config) ->
+    ?assertEqual(42, py:func(?H, double, [21])),
+    ?assertEqual(42, py:func(?H, double, [21], [{delay, 0.01}])),
+    ?assertEqual(<<"hi">>, py:func(asyncio, sleep, [0.01, <<"hi">>])),
+    ?assertEqual("hi", py:func(asyncio, sleep, [0, <<"hi">>], [], [{strings, charlist}])),
+    ?assertMatch({'$py', <<"list">>, _},
+                 py:func(asyncio, sleep, [0, [1, 2]], [], [{return, handle}])),
+    %% Large maps (built by the caller's process, as for any reply).
+    Big = maps:from_list([{I, I * I} || I <- lists:seq(0, 99)]),
+    ?assertEqual(Big, py:eval(<<"__import__('asyncio').sleep(0, {i: i * i for i in range(100)})">>)),
+    ?assertEqual(#{<<"m">> => Big},
+                 py:eval(<<"__import__('asyncio').sleep(0, {'m': {i: i * i for i in range(100)}})">>)),
+    %% eval gives awaitables too.
+    ?assertEqual(7, py:eval(<<"__import__('asyncio').sleep(0, 7)">>)).
+
+awaitable_kinds(_Config) ->
+    %% A coroutine's result is its value, even when awaitable: here a Task
+    %% (a handle), awaited by any later call that returns it.
+    Task = py:func(?H, make_task, [task_value, 0.05]),
+    ?assertMatch({'$py', <<"_asyncio.Task">>, _}, Task),
+    ?assertEqual(task_value, py:eval(<<"t">>, #{t => Task})),
+    Fut = py:func(?H, make_future, [fut_value]),
+    ?assertEqual(fut_value, py:eval(<<"f">>, #{f => Fut})),
+    %% An object with __await__.
+    ?assertEqual(9, py:func(?H, 'Awaitable', [9])),
+    %% A Future of another loop cannot be awaited on py's.
+    {python, 'ValueError', _, _} =
+        py_test_util:error_of(fun() -> py:func(?H, foreign_future, []) end).
+
+coroutine_raises(_Config) ->
+    {python, 'ValueError', <<"bad">>, Tb} =
+        py_test_util:error_of(fun() -> py:func(?H, boom, [<<"bad">>]) end),
+    ?assert(lists:any(fun(L) -> binary:match(L, <<"in boom">>) =/= nomatch end, Tb)),
+    %% The loop goes on.
+    ?assertEqual(2, py:func(?H, double, [1])).
+
+await_false_keeps_handle(_Config) ->
+    Coro = py:func(?H, double, [5], [], [{await, false}]),
+    ?assertMatch({'$py', <<"coroutine">>, _}, Coro),
+    %% Awaited when a later call returns it ...
+    ?assertEqual(10, py:eval(<<"c">>, #{c => Coro})),
+    %% ... once: a coroutine cannot be awaited twice.
+    {python, 'RuntimeError', Msg, _} =
+        py_test_util:error_of(fun() -> py:eval(<<"c">>, #{c => Coro}) end),
+    ?assertNotEqual(nomatch, binary:match(Msg, <<"already awaited">>)),
+    %% Composed in Python: wait_for(handle, timeout) is a coroutine.
+    Slow = py:func(asyncio, sleep, [0.01, slow], [], [{await, false}]),
+    ?assertEqual(slow, py:func(asyncio, wait_for, [Slow, 5])),
+    %% {await, false} applies to eval as well.
+    Kept = py:eval(<<"__import__('asyncio').sleep(0)">>, #{}, [{await, false}]),
+    ?assertMatch({'$py', <<"coroutine">>, _}, Kept),
+    undefined = py:method(Kept, close, []),
+    %% A bad value is refused before anything runs.
+    ?assertEqual({py_badarg, bad_option, {await, maybe}},
+                 py_test_util:error_of(fun() -> py:func(?H, double, [1], [], [{await, maybe}]) end)).
+
+%% Coroutines waiting on the loop hold no worker: with far more of them
+%% than workers pending, a plain call still runs (and here is the one
+%% that lets them through: if they held the workers it would never run).
+workers_free_while_awaiting(_Config) ->
+    N = 50,
+    Self = self(),
+    Pids = [spawn_link(fun() -> Self ! {gate, py:func(?H, wait_gate, [])} end)
+            || _ <- lists:seq(1, N)],
+    true = py_test_util:wait_until(fun() -> py:func(?H, gate_waiters, []) =:= N end, 250),
+    ?assert(length(py:workers()) < N),
+    ?assertEqual(3, py:func(operator, add, [1, 2])),
+    true = py:func(?H, open_gate, []),
+    [receive {gate, through} -> ok after 10000 -> ct:fail(gate_closed) end || _ <- Pids],
+    ok.
+
+%% 10,000 callers, each awaiting asyncio.sleep(0.5), on 4 workers: all
+%% answered, and together (`make bench' prints how fast).
+ten_thousand_sleeps(_Config) ->
+    N = 10000,
+    Self = self(),
+    T0 = erlang:monotonic_time(millisecond),
+    _ = [spawn_link(fun() -> Self ! {slept, I, py:func(asyncio, sleep, [0.5, I])} end)
+         || I <- lists:seq(1, N)],
+    Got = [receive {slept, I, V} -> {I, V} after 60000 -> ct:fail({missing, I}) end
+           || I <- lists:seq(1, N)],
+    Elapsed = erlang:monotonic_time(millisecond) - T0,
+    ?assertEqual([{I, I} || I <- lists:seq(1, N)], Got),
+    %% One after the other they would take 5,000 s; four at a time
+    %% (a worker each) 1,250 s.
+    ?assert(Elapsed < 60000),
+    ct:pal("10,000 sleeps of 0.5 s: ~b ms", [Elapsed]).
+
+%% 10,000 concurrent coroutine calls, each a TCP round trip on loopback
+%% with a gen_tcp echo server.
+tcp_round_trips(_Config) ->
+    {Port, Server} = echo_server(),
+    N = 10000,
+    Self = self(),
+    try
+        _ = [spawn_link(fun() ->
+                                Payload = integer_to_binary(I),
+                                Self ! {echo, I, py:func(?H, echo, [Port, Payload])}
+                        end) || I <- lists:seq(1, N)],
+        Got = [receive {echo, I, V} -> {I, V} after 120000 -> ct:fail({missing, I}) end
+               || I <- lists:seq(1, N)],
+        ?assertEqual([{I, integer_to_binary(I)} || I <- lists:seq(1, N)], Got)
+    after
+        exit(Server, shutdown)
+    end.
+
+%% A listener with a few acceptors; each connection echoes what it gets
+%% until the client closes.
+echo_server() ->
+    Self = self(),
+    Server = spawn(fun() ->
+                           {ok, L} = gen_tcp:listen(0, [binary, {ip, {127, 0, 0, 1}},
+                                                        {active, false}, {backlog, 4096},
+                                                        {reuseaddr, true}]),
+                           {ok, Port} = inet:port(L),
+                           _ = [spawn_link(fun() -> accept(L) end) || _ <- lists:seq(1, 8)],
+                           Self ! {echo_port, Port},
+                           receive after infinity -> ok end
+                   end),
+    receive {echo_port, Port} -> {Port, Server} after 5000 -> ct:fail(no_echo_server) end.
+
+accept(L) ->
+    case gen_tcp:accept(L) of
+        {ok, S} ->
+            Pid = spawn(fun() -> receive go -> echo_loop(S) end end),
+            ok = gen_tcp:controlling_process(S, Pid),
+            Pid ! go,
+            accept(L);
+        {error, closed} ->
+            ok;
+        {error, _} ->
+            accept(L)
+    end.
+
+echo_loop(S) ->
+    case gen_tcp:recv(S, 0, 30000) of
+        {ok, Data} ->
+            _ = gen_tcp:send(S, Data),
+            echo_loop(S);
+        {error, _} ->
+            gen_tcp:close(S)
+    end.
+
+%% A coroutine defined in a context sees the context's namespace, through
+%% the option and through with_context.
+contexts(_Config) ->
+    Ctx = py:context(),
+    _ = py:exec(<<"import asyncio\nfactor = 3\nasync def scaled(x):\n"
+                  "    await asyncio.sleep(0)\n    return x * factor\n">>, #{}, [{context, Ctx}]),
+    ?assertEqual(21, py:func('__main__', scaled, [7], [], [{context, Ctx}])),
+    ?assertEqual(30, py:with_context(Ctx, fun() -> py:eval(<<"scaled(10)">>) end)),
+    %% Not in the shared namespace.
+    {python, 'AttributeError', _, _} =
+        py_test_util:error_of(fun() -> py:func('__main__', scaled, [1]) end).
+
+%%% Cancellation -----------------------------------------------------------
+
+timeout_cancels(_Config) ->
+    Tag = make_ref(),
+    ?assertEqual({py_timeout, 200},
+                 py_test_util:error_of(fun() ->
+                                               py:func(?H, guarded, [self(), Tag, 30], [],
+                                                       [{timeout, 200}])
+                                       end)),
+    receive {started, Tag} -> ok after 5000 -> ct:fail(not_started) end,
+    receive {cancelled, Tag} -> ok after 5000 -> ct:fail(not_cancelled) end,
+    receive {finally, Tag} -> ok after 5000 -> ct:fail(no_finally) end,
+    %% No late reply reaches the caller.
+    receive Late -> ct:fail({late, Late}) after 200 -> ok end,
+    ?assertEqual(0, pending_soon()).
+
+caller_killed_cancels(_Config) ->
+    Tag = make_ref(),
+    Self = self(),
+    Caller = spawn(fun() -> py:func(?H, guarded, [Self, Tag, 30]) end),
+    receive {started, Tag} -> ok after 5000 -> ct:fail(not_started) end,
+    exit(Caller, kill),
+    receive {cancelled, Tag} -> ok after 5000 -> ct:fail(not_cancelled) end,
+    receive {finally, Tag} -> ok after 5000 -> ct:fail(no_finally) end,
+    ?assertEqual(0, pending_soon()).
+
+%% The tasks left on the loop, once the cancellations have gone through.
+pending_soon() ->
+    _ = py_test_util:wait_until(fun() -> py_loop:pending() =:= 0 end, 100),
+    py_loop:pending().
+
+%% time.sleep in a coroutine blocks the loop: the other coroutines wait
+%% (they finish after it), plain calls on the workers do not.
+blocking_coroutine(_Config) ->
+    Self = self(),
+    Blocker = spawn_link(fun() -> Self ! {blocker, py:func(?H, block_loop, [Self, 1.0])} end),
+    receive blocking -> ok after 5000 -> ct:fail(not_blocking) end,
+    ?assertEqual(3, py:func(operator, add, [1, 2])),
+    Stamp = py:func(?H, stamp, []),
+    BlockerDone = receive {blocker, T} -> T after 5000 -> ct:fail(Blocker) end,
+    ?assert(Stamp >= BlockerDone).
+
+%%% Calling Erlang ---------------------------------------------------------
+
+self_is_the_caller(_Config) ->
+    ?assertEqual(self(), py:func(?H, me, [])),
+    Self = self(),
+    Other = spawn_link(fun() -> Self ! {other, self(), py:func(?H, me, [])} end),
+    receive {other, Other, Pid} -> ?assertEqual(Other, Pid) after 5000 -> ct:fail(no_reply) end.
+
+async_call(_Config) ->
+    ?assertEqual([1, 2, 3], py:func(?H, call_erlang, [lists, seq, [1, 3]])),
+    ?assertEqual(node(), py:func(?H, call_erlang, [erlang, node, []])),
+    %% Re-entrant: Erlang -> coroutine -> Erlang -> Python.
+    ?assertEqual(3, py:func(?H, call_erlang, [py, func, [operator, add, [1, 2]]])),
+    %% And to a coroutine again (another task on the same loop).
+    ?assertEqual(8, py:func(?H, call_erlang, [py, func, [?H, double, [4]]])),
+    %% Only on py's loop.
+    Msg = py:func(?H, async_call_outside_loop, []),
+    ?assertNotEqual(nomatch, binary:match(Msg, <<"event loop">>)).
+
+%% 50 coroutines each awaiting a 300 ms Erlang call: together, not one
+%% after the other (15 s).
+async_call_does_not_block(_Config) ->
+    N = 50,
+    Self = self(),
+    T0 = erlang:monotonic_time(millisecond),
+    _ = [spawn_link(fun() -> Self ! {called, py:func(?H, call_erlang, [timer, sleep, [300]])} end)
+         || _ <- lists:seq(1, N)],
+    [receive {called, ok} -> ok after 20000 -> ct:fail(missing) end || _ <- lists:seq(1, N)],
+    ?assert(erlang:monotonic_time(millisecond) - T0 < 10000).
+
+async_call_errors(_Config) ->
+    ?assertEqual({error, foo}, py:func(?H, erlang_error_of, [erlang, error, [foo]])),
+    ?assertEqual({throw, 42}, py:func(?H, erlang_error_of, [erlang, throw, [42]])),
+    Timeout = py:func(?H, call_message, [timer, sleep, [2000], 0.1]),
+    ?assertMatch(<<"TimeoutError", _/binary>>, Timeout),
+    Died = py:func(?H, call_message, [py_test_erl, kill_self, []]),
+    ?assertNotEqual(nomatch, binary:match(Died, <<"died without replying">>)).
+
+%%% Async generators -------------------------------------------------------
+
+async_generator_stream(_Config) ->
+    S = py:stream(?H, count_to, [250]),
+    ?assertEqual(lists:seq(1, 250), drain(S, [])),
+    F = py:stream(?H, failing_agen, [3]),
+    ?assertEqual({0, 1, 2}, {next(F), next(F), next(F)}),
+    {python, 'KeyError', _, _} = py_test_util:error_of(fun() -> next(F) end).
+
+next(S) ->
+    {ok, I} = py:stream_next(S, 5000),
+    I.
+
+drain(S, Acc) ->
+    case py:stream_next(S, 5000) of
+        {ok, I} -> drain(S, [I | Acc]);
+        done -> lists:reverse(Acc)
+    end.
+
+%% Python runs at most a window ahead of the acknowledgements.
+async_generator_window(_Config) ->
+    S = py:stream(?H, count_to, [1000], [{window, 5}]),
+    Items = [receive {py_stream, S, {item, I}} -> I after 5000 -> ct:fail(no_item) end
+             || _ <- lists:seq(1, 5)],
+    ?assertEqual([1, 2, 3, 4, 5], Items),
+    timer:sleep(200),
+    ?assertEqual(5, py:func(?H, get_produced, [])),
+    receive {py_stream, S, _} = Extra -> ct:fail({beyond_window, Extra}) after 0 -> ok end,
+    ok = py:stream_ack(S, 5),
+    receive {py_stream, S, {item, 6}} -> ok after 5000 -> ct:fail(no_item_after_ack) end,
+    ok = py:stream_close(S).
+
+async_generator_closed_early(_Config) ->
+    S = py:stream(?H, count_to, [1000, self()], [{window, 3}]),
+    ?assertEqual([1, 2, 3], [next(S) || _ <- lists:seq(1, 3)]),
+    ok = py:stream_close(S),
+    receive {agen_finally, P} -> ?assert(P < 1000) after 5000 -> ct:fail(no_finally) end,
+    %% A consumer that exits closes it too.
+    Self = self(),
+    Consumer = spawn(fun() ->
+                             S2 = py:stream(?H, count_to, [1000, Self], [{window, 2}]),
+                             _ = py:stream_next(S2, 5000),
+                             Self ! consuming,
+                             receive after infinity -> ok end
+                     end),
+    receive consuming -> ok after 5000 -> ct:fail(not_consuming) end,
+    exit(Consumer, kill),
+    receive {agen_finally, _} -> ok after 5000 -> ct:fail(no_finally_on_exit) end.
+
+async_generator_fold_iter(_Config) ->
+    Agen = py:func(?H, count_to, [100], [], [{return, handle}]),
+    ?assertEqual(5050, py:fold(fun(I, Acc) -> I + Acc end, 0, Agen)),
+    %% py:next/1 on an async iterator (an async generator is one; aiter()
+    %% makes one of any async iterable).
+    Gen = py:func(?H, count_to, [2], [], [{return, handle}]),
+    ?assertEqual([{ok, 1}, {ok, 2}, done], [py:next(Gen), py:next(Gen), py:next(Gen)]),
+    It = py:func(builtins, aiter, [py:func(?H, count_to, [1], [], [{return, handle}])]),
+    ?assertEqual([{ok, 1}, done], [py:next(It), py:next(It)]),
+    %% py:iter/1 is Python's iter(): not for async iterables.
+    {python, 'TypeError', _, _} =
+        py_test_util:error_of(fun() -> py:iter(py:func(?H, count_to, [1], [], [{return, handle}])) end).
+
+%%% The loop's life ---------------------------------------------------------
+
+%% py:stop cancels the coroutines still pending (their finally runs) and
+%% answers their callers; py starts again with a new loop.
+stop_with_pending(_Config) ->
+    Self = self(),
+    Tags = [make_ref() || _ <- lists:seq(1, 20)],
+    _ = [spawn(fun() ->
+                       Self ! {stopped_call, Tag,
+                               catch py:func(?H, guarded, [Self, Tag, 60])}
+               end) || Tag <- Tags],
+    [receive {started, Tag} -> ok after 5000 -> ct:fail(not_started) end || Tag <- Tags],
+    ok = py:stop(),
+    [receive {finally, Tag} -> ok after 5000 -> ct:fail(no_finally) end || Tag <- Tags],
+    [receive {stopped_call, Tag, R} -> ?assertMatch({'EXIT', {py_loop_stopped, _}}, R)
+     after 5000 -> ct:fail(no_answer) end || Tag <- Tags],
+    ok = py_test_util:start(),
+    ?assertEqual(4, py:func(?H, double, [2])).
+
+%% A coroutine that ignores its cancellation, and one blocked in C code
+%% (time.sleep) holding the loop's thread: py:stop still answers every
+%% caller, within the grace (shutdown_timeout) and a second; py starts
+%% again (a new loop) while the old thread is still blocked.
+stop_with_stubborn_and_stuck(_Config) ->
+    ok = application:set_env(py, shutdown_timeout, 300),
+    try
+        ok = py:restart(),
+        Self = self(),
+        Stubborn = make_ref(),
+        spawn(fun() -> Self ! {answer, Stubborn, catch py:func(?H, stubborn, [Self, Stubborn])} end),
+        receive {started, Stubborn} -> ok after 5000 -> ct:fail(not_started) end,
+        ok = py:stop(),
+        receive {ignored, Stubborn} -> ok after 5000 -> ct:fail(not_cancelled) end,
+        receive {answer, Stubborn, R1} -> ?assertMatch({'EXIT', {py_loop_stopped, _}}, R1)
+        after 5000 -> ct:fail(stubborn_not_answered) end,
+        ok = py_test_util:start(),
+        Stuck = make_ref(),
+        Other = make_ref(),
+        spawn(fun() -> Self ! {answer, Stuck, catch py:func(?H, stuck, [Self, Stuck, 4])} end),
+        receive {started, Stuck} -> ok after 5000 -> ct:fail(not_started) end,
+        spawn(fun() -> Self ! {answer, Other, catch py:func(?H, double, [1])} end),
+        T0 = erlang:monotonic_time(millisecond),
+        ok = py:stop(),
+        ?assert(erlang:monotonic_time(millisecond) - T0 < 3500),
+        [receive {answer, Tag, R} -> ?assertMatch({'EXIT', {py_loop_stopped, _}}, R)
+         after 5000 -> ct:fail({not_answered, Tag}) end || Tag <- [Stuck, Other]],
+        ok = py_test_util:start(),
+        ?assertEqual(6, py:func(?H, double, [3]))
+    after
+        ok = application:set_env(py, shutdown_timeout, 5000),
+        ok = py:restart()
+    end.
+
+%% 1,000 callers killed while their coroutines wait: every task is
+%% cancelled and its finally runs.
+killed_callers(_Config) ->
+    Self = self(),
+    N = 1000,
+    Tags = [make_ref() || _ <- lists:seq(1, N)],
+    Callers = [spawn(fun() -> py:func(?H, guarded, [Self, Tag, 60]) end) || Tag <- Tags],
+    [receive {started, Tag} -> ok after 10000 -> ct:fail(not_started) end || Tag <- Tags],
+    [exit(C, kill) || C <- Callers],
+    [receive {finally, Tag} -> ok after 10000 -> ct:fail(no_finally) end || Tag <- Tags],
+    ?assertEqual(0, pending_soon()).
+
+%% A coroutine's result that cannot be a term gives the same error as a
+%% plain call's, with its handle.
+unconvertible_result(_Config) ->
+    _ = py:exec(<<"import asyncio\nasync def loop_list():\n    x = []\n    x.append(x)\n"
+                  "    return x\n">>),
+    {py_badresult, too_deep, H} =
+        py_test_util:error_of(fun() -> py:func('__main__', loop_list, []) end),
+    ?assertEqual(1, py:len(H)).
