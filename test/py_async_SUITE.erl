@@ -401,10 +401,20 @@ killed_callers(_Config) ->
     N = 1000,
     Tags = [make_ref() || _ <- lists:seq(1, N)],
     Callers = [spawn(fun() -> py:func(?H, guarded, [Self, Tag, 60]) end) || Tag <- Tags],
-    [receive {started, Tag} -> ok after 10000 -> ct:fail(not_started) end || Tag <- Tags],
+    ?assertEqual(N, count(started, N, deadline(30000))),
     [exit(C, kill) || C <- Callers],
-    [receive {finally, Tag} -> ok after 10000 -> ct:fail(no_finally) end || Tag <- Tags],
+    ?assertEqual({N, N}, {count(cancelled, N, deadline(30000)), count(finally, N, deadline(30000))}),
     ?assertEqual(0, pending_soon()).
+
+deadline(Ms) ->
+    erlang:monotonic_time(millisecond) + Ms.
+
+%% How many `{Tag, _}' messages arrive (at most N) before Deadline.
+count(_Tag, 0, _Deadline) ->
+    0;
+count(Tag, N, Deadline) ->
+    Left = max(0, Deadline - erlang:monotonic_time(millisecond)),
+    receive {Tag, _} -> 1 + count(Tag, N - 1, Deadline) after Left -> 0 end.
 
 %% A coroutine's result that cannot be a term gives the same error as a
 %% plain call's, with its handle.
