@@ -36,6 +36,9 @@ async def guarded(pid, tag, seconds):
     except asyncio.CancelledError:
         beam.send(pid, (beam.Atom("cancelled"), tag))
         raise
+    except BaseException as e:
+        beam.send(pid, (beam.Atom("other"), (tag, type(e).__name__, str(e))))
+        raise
     finally:
         beam.send(pid, (beam.Atom("finally"), tag))
 
