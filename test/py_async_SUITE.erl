@@ -392,7 +392,11 @@ stop_with_stubborn_and_stuck(_Config) ->
         [receive {answer, Tag, R} -> ?assertMatch({'EXIT', {py_loop_stopped, _}}, R)
          after 5000 -> ct:fail({not_answered, Tag}) end || Tag <- [Stuck, Other]],
         ok = py_test_util:start(),
-        ?assertEqual(6, py:func(?H, double, [3]))
+        ?assertEqual(6, py:func(?H, double, [3])),
+        %% The abandoned thread ends once time.sleep returns; the next
+        %% tests start after that (see the README: a known limitation).
+        Left = 4000 - (erlang:monotonic_time(millisecond) - T0),
+        timer:sleep(max(0, Left) + 1000)
     after
         ok = application:set_env(py, shutdown_timeout, 5000),
         ok = py:restart()
