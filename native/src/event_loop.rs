@@ -168,7 +168,7 @@ thread_local! {
     /// GIL is released.
     static HANDED_OVER: RefCell<Vec<(Arc<LoopShared>, Event)>> = const { RefCell::new(Vec::new()) };
     /// On the loop thread: type names of handles made from results.
-    static TYPE_NAMES: RefCell<TypeNames> = RefCell::new(TypeNames::new());
+    static TYPE_NAMES: RefCell<TypeNames> = RefCell::new(TypeNames::default());
 }
 
 fn current() -> Option<Arc<LoopShared>> {
