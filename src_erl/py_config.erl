@@ -50,7 +50,8 @@
                     logging := logger | inherit,
                     pools := [{atom(), py_pools:spec()}],
                     callbacks := callbacks(),
-                    worker_stack := pos_integer()}.
+                    worker_stack := pos_integer(),
+                    max_stuck_threads := non_neg_integer()}.
 
 -type output() :: caller | logger | inherit.
 %% Where Python's `sys.stdout'/`sys.stderr' go: to the group leader of the
@@ -83,7 +84,8 @@ specs() ->
      {logging, logger, one_of([logger, inherit])},
      {pools, [], fun pools/1},
      {callbacks, all, fun callbacks/1},
-     {worker_stack, 16 * 1024 * 1024, fun worker_stack/1}].
+     {worker_stack, 16 * 1024 * 1024, fun worker_stack/1},
+     {max_stuck_threads, 16, fun non_neg_integer/1}].
 
 %% Settings of the original LFE py and what replaced them.
 renamed() ->

@@ -17,7 +17,7 @@
 
 -export([start_link/1, register/3, unregister/1, forget/1, reserve_slots/1]).
 -export([pick_target/2, destination/1, is_member/1, worker/1, owner/1, slot/1, slot_of/1, thread/1, queue_len/1,
-         timed_out/3, workers/0, members/0, info/0, stats/0]).
+         timed_out/3, workers/0, members/0, info/0, stats/0, stuck_threads/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -export_type([member/0, target/0, slot/0, worker_info/0]).
@@ -33,17 +33,25 @@
                          state := idle | busy | stopped, queue := non_neg_integer(),
                          running := non_neg_integer(),
                          calls := non_neg_integer(), errors := non_neg_integer(),
-                         timeouts := non_neg_integer(), restarts := non_neg_integer()}.
+                         timeouts := non_neg_integer(), restarts := non_neg_integer(),
+                         stuck_threads := [pos_integer()]}.
 %% What {@link info/0} says of a worker: `id' its place in the pool,
 %% `pid' its `py_worker' process, `thread' the NIF's worker thread id (in
 %% `{py_worker_down, Thread}' errors), `state', `queue' (jobs waiting) and
 %% `running' (the id of the job it runs, 0 when none); the
 %% counters count since the application started, across restarts of the
 %% worker: `calls' and `errors' run by it, `timeouts' of callers that gave
-%% up on it, `restarts' of it.
+%% up on it, `restarts' of it; `stuck_threads' the NIF thread ids of the
+%% threads this slot's earlier workers left behind, still blocked (in C
+%% code) after their worker was killed or declared stuck.
 
 -define(KEY, {?MODULE, members}).
 -define(TIMEOUTS, 1).
+%% How long after a worker's owner died its thread may still be finishing
+%% before it counts as left behind.
+-define(LEFT_BEHIND_AFTER, 500).
+%% How often the threads left behind are looked at.
+-define(PRUNE_EVERY, 1000).
 %% #{Thread => Slot}: the last two threads of each slot.
 -define(THREADS, {?MODULE, threads}).
 %% Timeouts of calls through the shared queue (no member to charge).
@@ -229,6 +237,15 @@ members() ->
     end.
 
 %% @private
+%% @doc How many worker threads are left behind, blocked (the bound is
+%% the `max_stuck_threads' setting).
+-spec stuck_threads() -> non_neg_integer().
+stuck_threads() ->
+    try gen_server:call(?MODULE, stuck_threads)
+    catch exit:{noproc, _} -> 0
+    end.
+
+%% @private
 %% @doc State and counters of every worker in the pool, by id.
 -spec info() -> [worker_info()].
 info() ->
@@ -242,7 +259,7 @@ info() ->
 -spec stats() -> #{workers := non_neg_integer(), calls := non_neg_integer(),
                    errors := non_neg_integer(), timeouts := non_neg_integer(),
                    restarts := non_neg_integer(), shared_timeouts := non_neg_integer(),
-                   shared_queue := non_neg_integer()}.
+                   shared_queue := non_neg_integer(), stuck_threads := non_neg_integer()}.
 stats() ->
     Info = info(),
     Sum = fun(Key) -> lists:sum([maps:get(Key, I) || I <- Info]) end,
@@ -252,15 +269,17 @@ stats() ->
                      end,
     #{workers => length(Info), calls => Sum(calls), errors => Sum(errors),
       timeouts => Sum(timeouts), restarts => Sum(restarts),
-      shared_timeouts => SharedTimeouts, shared_queue => py_nif:shared_queue_len()}.
+      shared_timeouts => SharedTimeouts, shared_queue => py_nif:shared_queue_len(),
+      stuck_threads => stuck_threads()}.
 
 entry_info(#entry{slot = Slot, owner = Owner, worker = Worker, counters = Counters},
-           #slot{calls = Calls, errors = Errors, restarts = Restarts}) ->
+           #slot{calls = Calls, errors = Errors, restarts = Restarts}, Left) ->
     #{id := Thread, queue := Queue, state := State, running := Running,
       calls := C, errors := E} = py_nif:worker_info(Worker),
     #{id => Slot, pid => Owner, thread => Thread, state => State, queue => Queue,
       running => Running, calls => Calls + C, errors => Errors + E,
-      timeouts => counters:get(Counters, ?TIMEOUTS), restarts => Restarts}.
+      timeouts => counters:get(Counters, ?TIMEOUTS), restarts => Restarts,
+      stuck_threads => [T || {S, T, _W, _Since} <- Left, S =:= Slot]}.
 
 %%% ------------------------------------------------------------------
 %%% gen_server
@@ -274,7 +293,8 @@ init(#{workers := Count}) ->
     process_flag(trap_exit, true),
     Counter = atomics:new(1, [{signed, false}]),
     persistent_term:put(?SHARED_TIMEOUTS, counters:new(1, [write_concurrency])),
-    State = #{counter => Counter, entries => [], slots => #{}, next_slot => Count + 1},
+    State = #{counter => Counter, entries => [], slots => #{}, next_slot => Count + 1,
+              left => []},
     publish(State),
     {ok, State}.
 
@@ -322,8 +342,10 @@ handle_call({forget, Worker}, _From, State = #{entries := Entries}) ->
     end;
 handle_call({reserve_slots, N}, _From, State = #{next_slot := Next}) ->
     {reply, lists:seq(Next, Next + N - 1), State#{next_slot := Next + N}};
-handle_call(info, _From, State = #{entries := Entries, slots := Slots}) ->
-    {reply, [entry_info(E, maps:get(E#entry.slot, Slots)) || E <- Entries], State};
+handle_call(info, _From, State = #{entries := Entries, slots := Slots, left := Left}) ->
+    {reply, [entry_info(E, maps:get(E#entry.slot, Slots), Left) || E <- Entries], State};
+handle_call(stuck_threads, _From, State = #{left := Left}) ->
+    {reply, length(Left), State};
 handle_call(_Other, _From, State) ->
     {reply, {error, unknown_call}, State}.
 
@@ -336,14 +358,45 @@ handle_cast(_Msg, State) ->
 -spec handle_info(term(), map()) -> {noreply, map()}.
 handle_info({'DOWN', MRef, process, _Pid, _Reason}, State = #{entries := Entries}) ->
     case lists:keyfind(MRef, #entry.mref, Entries) of
-        #entry{} = E ->
+        #entry{slot = Slot, worker = Worker} = E ->
             New = State#{entries := lists:keydelete(MRef, #entry.mref, Entries),
                          slots := add_totals(E, maps:get(slots, State))},
             publish(New),
+            %% Its thread may be blocked in C code: look again soon.
+            _ = erlang:send_after(?LEFT_BEHIND_AFTER, self(), {left_behind, Slot, Worker}),
             {noreply, New};
         false ->
             {noreply, State}
     end;
+handle_info({left_behind, Slot, Worker}, State = #{left := Left}) ->
+    case py_nif:worker_exited(Worker) of
+        true ->
+            {noreply, State};
+        false ->
+            Thread = maps:get(id, py_nif:worker_info(Worker)),
+            ?LOG_WARNING("py: the thread ~b of worker ~b is left behind, blocked (in C code?); "
+                         "~b such threads now", [Thread, Slot, length(Left) + 1],
+                         #{py => thread_left_behind, py_worker => Slot}),
+            _ = Left =:= [] andalso erlang:send_after(?PRUNE_EVERY, self(), prune_left),
+            {noreply, State#{left := [{Slot, Thread, Worker, erlang:monotonic_time(millisecond)}
+                                      | Left]}}
+    end;
+handle_info(prune_left, State = #{left := Left}) ->
+    {Ended, Still} = lists:partition(fun({_, _, W, _}) -> py_nif:worker_exited(W) end, Left),
+    lists:foreach(fun({S, T, _, Since}) ->
+                          ?LOG_INFO("py: the thread ~b left behind by worker ~b ended after ~b ms",
+                                    [T, S, erlang:monotonic_time(millisecond) - Since],
+                                    #{py => stuck_thread_ended, py_worker => S})
+                  end, Ended),
+    _ = Still =/= [] andalso erlang:send_after(?PRUNE_EVERY, self(), prune_left),
+    {noreply, State#{left := Still}};
+handle_info({py_release_stuck, Ms, Abandoned}, State) ->
+    %% From the NIF: a Python object's release (its __del__) has blocked
+    %% for Ms ms; a fresh thread took over the releases.
+    ?LOG_ERROR("py: releasing a Python object blocked for ~b ms (a __del__ that waits?); "
+               "a new release thread took over (~b blocked)", [Ms, Abandoned],
+               #{py => release_stuck}),
+    {noreply, State};
 handle_info(_Other, State) ->
     {noreply, State}.
 

@@ -117,15 +117,36 @@ handle_cast(_Msg, State) ->
     {noreply, State}.
 
 -spec handle_info(term(), map()) -> {noreply, map()} | {stop, term(), map()}.
+handle_info({py_job_orphaned, Seq}, State = #{slot := Slot}) ->
+    %% The NIF saw the caller of the running job die: it interrupted the
+    %% job, as on a timeout; watch it the same way.
+    ?LOG_INFO("py: the caller of job ~b on worker ~b died; the job was interrupted",
+              [Seq, Slot], #{py => caller_down, py_worker => Slot}),
+    _ = erlang:send_after(py_config:get(stuck_grace), self(), {stuck_check, Seq}),
+    {noreply, State};
 handle_info({stuck_check, Seq}, State = #{slot := Slot, worker := Worker}) ->
     case py_nif:worker_info(Worker) of
         #{running := Seq} ->
-            ?LOG_ERROR("py: worker ~b is stuck: cancelled job ~b still runs ~b ms later "
-                       "(blocked in C code?); restarting the worker",
-                       [Slot, Seq, py_config:get(stuck_grace)], #{py => worker_stuck}),
-            %% A `shutdown' reason: the supervisor restarts us without a
-            %% crash report (the line above says what happened).
-            {stop, {shutdown, {py_worker_stuck, Slot}}, State#{stuck := true}};
+            Stuck = py_pool:stuck_threads(),
+            Max = py_config:get(max_stuck_threads),
+            case Stuck < Max of
+                true ->
+                    ?LOG_ERROR("py: worker ~b is stuck: cancelled job ~b still runs ~b ms later "
+                               "(blocked in C code?); restarting the worker",
+                               [Slot, Seq, py_config:get(stuck_grace)], #{py => worker_stuck}),
+                    %% A `shutdown' reason: the supervisor restarts us without a
+                    %% crash report (the line above says what happened).
+                    {stop, {shutdown, {py_worker_stuck, Slot}}, State#{stuck := true}};
+                false ->
+                    %% The stuck threads left behind are as many as allowed:
+                    %% this one is not replaced; it serves again when its
+                    %% C code returns.
+                    ?LOG_ERROR("py: worker ~b is stuck in job ~b, and ~b stuck threads are left "
+                               "already (max_stuck_threads): not restarting it",
+                               [Slot, Seq, Stuck], #{py => stuck_threads_limit}),
+                    _ = erlang:send_after(py_config:get(stuck_grace), self(), {stuck_check, Seq}),
+                    {noreply, State}
+            end;
         #{} ->
             {noreply, State}
     end;

@@ -35,7 +35,11 @@
          graceful_stop_answers_queued_calls/1, no_atoms_from_python_data/1,
          error_shapes/1, names_as_binaries_or_atoms/1, callbacks_setting/1,
          deep_recursion_survives/1, reason_checker_checks/1,
+         blocked_del_stops_nothing/1, dead_caller_is_dropped_and_interrupted/1,
+         killed_worker_answers_at_once/1, stuck_threads_are_bounded_and_shown/1,
          hostile_terms_everywhere/1]).
+%% A logger handler, to see py's events.
+-export([log/2]).
 
 %% The timeout of every fuzzed call, and how much later its answer may come.
 -define(CALL_TIMEOUT, 5000).
@@ -59,7 +63,9 @@ groups() ->
      {cases, [], [encoder_recursion_is_bounded, duplicate_keys_are_refused,
                   no_atoms_from_python_data, error_shapes, names_as_binaries_or_atoms,
                   callbacks_setting, deep_recursion_survives,
-                  graceful_stop_answers_queued_calls]},
+                  graceful_stop_answers_queued_calls, blocked_del_stops_nothing,
+                  dead_caller_is_dropped_and_interrupted, killed_worker_answers_at_once,
+                  stuck_threads_are_bounded_and_shown]},
      {fuzz, [], [hostile_terms_everywhere]}].
 
 init_per_suite(Config) ->
@@ -320,6 +326,199 @@ deep_recursion_survives(_Config) ->
     ok = exec(<<"sys.setrecursionlimit(1000)">>),
     application:unset_env(py, worker_stack),
     ok = py:restart().
+
+%% 4. A __del__ that blocks took the housekeeper for good: timeouts no
+%% longer interrupted Python and every later release leaked. Interrupts
+%% have a thread of their own; a stuck releaser is logged and replaced.
+blocked_del_stops_nothing(_Config) ->
+    ok = exec(<<"import threading, itertools
+"
+                "atk_gate = threading.Event()
+"
+                "atk_freed = [0]
+"
+                "class AtkBlocker:
+"
+                "    def __del__(self):
+"
+                "        atk_gate.wait(60)
+"
+                "class AtkCounted:
+"
+                "    def __del__(self):
+"
+                "        atk_freed[0] += 1
+">>),
+    ok = watch_log(),
+    try
+        drop_handles(fun() -> [py:init('__main__', 'AtkBlocker', [])] end),
+        #{restarts := Restarts} = py_pool:stats(),
+        %% The releaser is blocked now. Interrupts go on: a timed-out
+        %% endless loop stops, and its worker serves again, well before
+        %% the stuck watch (`stuck_grace', 5 s) would restart it.
+        ?assertEqual({py_timeout, 200},
+                     error_of(fun() -> py:eval(<<"any(n < 0 for n in itertools.count())">>, #{},
+                                               [{timeout, 200}]) end)),
+        ?assert(eventually(1500, fun all_idle/0)),
+        ?assertMatch(#{restarts := Restarts}, py_pool:stats()),
+        %% Releases go on too (a new releaser), and the stuck one is logged.
+        drop_handles(fun() -> [py:init('__main__', 'AtkCounted', []) || _ <- lists:seq(1, 200)] end),
+        ?assert(py_test_util:wait_until(fun() -> py:eval(<<"atk_freed[0]">>) =:= 200 end, 400)),
+        ?assertMatch([_ | _], logged(release_stuck))
+    after
+        ok = exec(<<"atk_gate.set()">>),
+        unwatch_log()
+    end.
+
+%% Makes handles in a process that then exits: the Erlang GC releases them.
+drop_handles(Make) ->
+    {Pid, MRef} = spawn_monitor(fun() -> _ = Make(), ok end),
+    receive {'DOWN', MRef, process, Pid, normal} -> ok end.
+
+%% Polls `Fun' until it is true, for at most `Ms' ms.
+eventually(Ms, Fun) ->
+    Deadline = erlang:monotonic_time(millisecond) + Ms,
+    Poll = fun Poll() ->
+                   case Fun() of
+                       true -> true;
+                       false ->
+                           case erlang:monotonic_time(millisecond) < Deadline of
+                               true -> timer:sleep(10), Poll();
+                               false -> false
+                           end
+                   end
+           end,
+    Poll().
+
+all_idle() ->
+    lists:all(fun(#{state := S}) -> S =:= idle end, py:workers()).
+
+%% 7. A caller killed mid-call: its running job is interrupted (as on a
+%% timeout), its queued jobs never run.
+dead_caller_is_dropped_and_interrupted(_Config) ->
+    ok = exec(<<"atk_ran = []
+"
+                "def atk_mark(x):
+    atk_ran.append(x)
+    return x">>),
+    [#{id := Id} | _] = py:workers(),
+    %% Running: an endless loop, through the shared queue without timeout.
+    Loop = spawn(fun() -> py:exec(<<"while True: pass">>) end),
+    ?assert(py_test_util:wait_until(fun() -> not all_idle() end, 100)),
+    exit(Loop, kill),
+    ?assert(eventually(3000, fun all_idle/0)),
+    %% Queued: behind a sleep on one worker; its caller dies meanwhile.
+    Sleeper = spawn(fun() -> py:func(time, sleep, [0.5], [], [{worker, Id}]) end),
+    timer:sleep(100),
+    Queued = spawn(fun() -> py:func('__main__', atk_mark, [queued], [], [{worker, Id}]) end),
+    timer:sleep(50),
+    exit(Queued, kill),
+    ?assertEqual(ok, py:func('__main__', atk_mark, [after_it], [], [{worker, Id}]) =:= after_it
+                     andalso ok),
+    ?assertEqual([<<"after_it">>], py:eval(<<"[str(x) for x in atk_ran]">>)),
+    exit(Sleeper, kill).
+
+%% 8. A worker killed while its Python code is blocked in C answers its
+%% caller at once, whatever the scheduler (the shared one included).
+killed_worker_answers_at_once(_Config) ->
+    ok = exec(<<"import threading
+atk_block = threading.Event()
+">>),
+    try
+        [begin
+             Self = self(),
+             Caller = spawn(fun() ->
+                                    R = try py:eval(<<"atk_block.wait(30)">>, #{}, Opts)
+                                        catch error:E -> {error, E}
+                                        end,
+                                    Self ! {self(), R}
+                            end),
+             ?assert(py_test_util:wait_until(fun() -> busy() =/= [] end, 100)),
+             [#{id := BusyId, pid := Pid}] = busy(),
+             exit(Pid, kill),
+             receive
+                 {Caller, Result} -> ?assertEqual({error, {py_worker_down, BusyId}}, Result)
+             after 2000 ->
+                 erlang:error({caller_not_answered, Opts})
+             end,
+             ?assert(py_test_util:wait_until(fun() -> length(py:workers()) =:= 4 end, 100))
+         end || Opts <- [[], [{scheduler, shared}], [{scheduler, round_robin}],
+                         [{scheduler, least_loaded}], [{key, atk}]]]
+    after
+        ok = exec(<<"atk_block.set()">>)
+    end.
+
+busy() ->
+    [W || W = #{state := busy} <- py:workers()].
+
+%% 11. Threads stuck in C after a timeout or a kill: counted, shown in
+%% py:workers(), logged, and bounded by `max_stuck_threads'.
+stuck_threads_are_bounded_and_shown(_Config) ->
+    ok = application:set_env(py, stuck_grace, 200),
+    ok = application:set_env(py, max_stuck_threads, 1),
+    ok = py:restart(),
+    ok = exec(<<"import threading
+atk_stuck = threading.Event()
+">>),
+    ok = watch_log(),
+    Stuck = fun(Id) ->
+                    error_of(fun() -> py:eval(<<"atk_stuck.wait(30)">>, #{},
+                                              [{worker, Id}, {timeout, 100}]) end)
+            end,
+    try
+        ?assertEqual({py_timeout, 100}, Stuck(1)),
+        %% Declared stuck, restarted; its old thread is left behind.
+        ?assert(py_test_util:wait_until(fun() -> stuck_of(1) =/= [] end, 100)),
+        ?assertMatch(#{restarts := 1}, worker(1)),
+        ?assertMatch(#{stuck_threads := 1}, py_pool:stats()),
+        ?assertMatch([_ | _], logged(thread_left_behind)),
+        %% At the bound: the next stuck worker is not replaced.
+        ?assertEqual({py_timeout, 100}, Stuck(2)),
+        ?assert(py_test_util:wait_until(fun() -> logged(stuck_threads_limit) =/= [] end, 100)),
+        ?assertMatch(#{restarts := 0, state := busy}, worker(2)),
+        %% Once the C code returns, the threads end and the count drops.
+        ok = exec(<<"atk_stuck.set()">>),
+        ?assert(py_test_util:wait_until(fun() -> stuck_of(1) =:= [] end, 200)),
+        ?assert(py_test_util:wait_until(fun() -> worker(2) =/= undefined andalso
+                                                     maps:get(state, worker(2)) =:= idle end, 100)),
+        ?assertMatch(#{stuck_threads := 0}, py_pool:stats())
+    after
+        _ = catch exec(<<"atk_stuck.set()">>),
+        unwatch_log(),
+        application:unset_env(py, stuck_grace),
+        application:unset_env(py, max_stuck_threads),
+        ok = py:restart()
+    end.
+
+worker(Id) ->
+    case [W || W = #{id := I} <- py:workers(), I =:= Id] of
+        [W] -> W;
+        [] -> undefined
+    end.
+
+stuck_of(Id) ->
+    case worker(Id) of
+        #{stuck_threads := S} -> S;
+        undefined -> []
+    end.
+
+%% py's log events (the `py' metadata key), collected in an ETS table.
+watch_log() ->
+    _ = catch ets:delete(atk_log),
+    ets:new(atk_log, [named_table, public, bag]),
+    ok = logger:add_handler(atk_log, ?MODULE, #{level => all}).
+
+unwatch_log() ->
+    _ = logger:remove_handler(atk_log),
+    ok.
+
+logged(Event) ->
+    [M || {_, M} <- ets:lookup(atk_log, Event)].
+
+log(#{meta := #{py := Event}, msg := Msg}, _Config) ->
+    catch ets:insert(atk_log, {Event, Msg});
+log(_, _) ->
+    ok.
 
 %%% The reason checker -----------------------------------------------------
 

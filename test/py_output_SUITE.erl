@@ -398,10 +398,13 @@ big_and_unterminated_output(_Config) ->
 caller_dies_mid_print(_Config) ->
     undefined = py:exec(<<"import time\n"
                           "def chatter(n):\n"
-                          "    for i in range(n):\n"
-                          "        print('chatter', i)\n"
-                          "        time.sleep(0.002)\n"
-                          "    print('chatter done')\n"
+                          "    try:\n"
+                          "        for i in range(n):\n"
+                          "            print('chatter', i)\n"
+                          "            time.sleep(0.002)\n"
+                          "    except BaseException:\n"
+                          "        print('chatter done')\n"
+                          "        raise\n"
                           "    return n\n">>),
     Test = self(),
     {Pid, MRef} = spawn_monitor(fun() ->
@@ -413,8 +416,9 @@ caller_dies_mid_print(_Config) ->
     timer:sleep(100),
     exit(Pid, kill),
     receive {'DOWN', MRef, process, Pid, killed} -> ok end,
-    %% The call goes on; its last line, with no caller to take it, is
-    %% logged with the dead caller's pid.
+    %% The call is interrupted (a dead caller's call does not go on);
+    %% its last line, with no caller to take it, is logged with the dead
+    %% caller's pid.
     [#{meta := #{py_caller := Pid}}] = logged(kind(stdout, <<"chatter done">>), 1, 10000),
     %% The workers serve calls as before.
     {3, <<>>} = captured(fun() -> py:func(operator, add, [1, 2]) end).

@@ -50,6 +50,9 @@ rustler::atoms! {
     running,
     idle,
     busy,
+    pool = "py_pool",
+    job_orphaned = "py_job_orphaned",
+    release_stuck = "py_release_stuck",
     // Python's output and logs (call_scope, output)
     py_output,
     stdout,

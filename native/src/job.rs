@@ -177,10 +177,11 @@ impl JobCell {
         }
     }
 
-    /// Runs `send` unless the job was cancelled, and marks it done.
-    fn finish(&self, send: impl FnOnce()) {
+    /// Runs `send` unless the job was cancelled or answered, and marks it
+    /// done.
+    pub fn finish(&self, send: impl FnOnce()) {
         let mut phase = self.lock();
-        if !matches!(*phase, Phase::Cancelled) {
+        if !matches!(*phase, Phase::Cancelled | Phase::Done) {
             send();
             *phase = Phase::Done;
         }

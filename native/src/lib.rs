@@ -35,6 +35,7 @@ mod sync;
 mod term_budget;
 mod to_erlang;
 mod to_python;
+mod watch;
 mod word_hash;
 mod worker;
 

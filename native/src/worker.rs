@@ -19,24 +19,28 @@ use std::collections::HashMap;
 use crate::word_hash::WordMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
-use rustler::{Atom, Encoder, Env, LocalPid, NifMap, Resource, ResourceArc, Term};
+use rustler::env::SavedTerm;
+use rustler::{Atom, Encoder, Env, LocalPid, NifMap, OwnedEnv, Resource, ResourceArc, Term};
 
 use crate::atoms;
 use crate::call_scope;
 use crate::error::PyNifError;
 use crate::event_loop;
 use crate::housekeeper;
-use crate::job::Job;
+use crate::job::{Job, JobCell};
 use crate::py_thread::PyThread;
 use crate::queue::{self, Msg, WorkerQueue};
 use crate::request::{self, Executed};
 use crate::runtime;
+use crate::send::send_from_thread;
+use crate::sync;
 use crate::to_erlang::TypeNames;
+use crate::watch;
 
 /// Jobs run back to back under one GIL hold before letting other threads in.
 const BATCH: usize = 64;
@@ -65,6 +69,29 @@ pub struct WorkerShared {
     left: AtomicBool,
     calls: AtomicU64,
     errors: AtomicU64,
+    /// The owning Erlang process (the `py_worker`).
+    pub owner: LocalPid,
+    /// Who waits for the running job: for answering them when the owner
+    /// dies (`{py_worker_down, Id}` at once, even when the job is blocked
+    /// in C), and for interrupting the job when they die.
+    current: Mutex<Current>,
+}
+
+/// The running job's caller, as the watch thread needs it.
+#[derive(Default)]
+struct Current {
+    /// Holds a copy of the job's reference (the job's own environment is
+    /// the worker's while the job runs).
+    env: OwnedEnv,
+    reference: Option<SavedTerm>,
+    caller: Option<LocalPid>,
+    job_id: u64,
+    cell: Option<Arc<JobCell>>,
+    /// The caller was answered (by the watch: the worker's own reply is
+    /// then dropped).
+    answered: bool,
+    /// The caller died and the job was interrupted.
+    orphaned: bool,
 }
 
 /// `py_nif:worker_info/1`.
@@ -97,6 +124,8 @@ impl Resource for WorkerRes {
         let running = self.shared.running.load(Ordering::Acquire);
         if running != 0 {
             housekeeper::interrupt(self.shared.clone(), running);
+            // Its caller is answered now, not when (if ever) the job ends.
+            watch::worker_down(self.shared.clone());
         }
     }
 }
@@ -174,6 +203,8 @@ pub fn start(env: Env<'_>, owner: LocalPid) -> Result<ResourceArc<WorkerRes>, Py
         left: AtomicBool::new(false),
         calls: AtomicU64::new(0),
         errors: AtomicU64::new(0),
+        owner,
+        current: Mutex::new(Current::default()),
     });
     let thread_shared = shared.clone();
     let (ready_tx, ready_rx) = crossbeam_channel::bounded::<Result<(), String>>(1);
@@ -184,6 +215,7 @@ pub fn start(env: Env<'_>, owner: LocalPid) -> Result<ResourceArc<WorkerRes>, Py
         .map_err(|e| PyNifError::Spawn(e.to_string()))?;
     match ready_rx.recv() {
         Ok(Ok(())) => {
+            watch::register(&shared);
             let res = ResourceArc::new(WorkerRes { shared });
             if env.monitor(&res, &owner).is_none() {
                 res.shared.stop();
@@ -275,7 +307,71 @@ impl WorkerShared {
         }
     }
 
-    fn owner_gone(&self) -> bool {
+    /// The job starts: its caller is recorded for the watch.
+    fn begin(&self, job: &Job) {
+        let mut current = sync::lock(&self.current);
+        let current = &mut *current;
+        current.env.clear();
+        current.reference = Some(job.env.run(|env| current.env.save(job.reference.load(env))));
+        current.caller = Some(job.caller);
+        current.job_id = job.id;
+        current.cell = job.cell().cloned();
+        current.answered = false;
+        current.orphaned = false;
+    }
+
+    /// The job ended: true when its caller was answered already.
+    fn end(&self) -> bool {
+        let mut current = sync::lock(&self.current);
+        current.caller = None;
+        current.reference = None;
+        current.cell = None;
+        current.answered
+    }
+
+    /// (The watch thread, after the owner died.) Answers the running job's
+    /// caller with `{py_worker_down, Id}`; the job's own reply, if it ever
+    /// ends, is dropped.
+    pub fn answer_running_down(&self) {
+        let mut guard = sync::lock(&self.current);
+        let current = &mut *guard;
+        if current.answered {
+            return;
+        }
+        let (Some(caller), Some(reference)) = (current.caller, current.reference.take()) else {
+            return;
+        };
+        let id = self.id;
+        let env = &current.env;
+        let message = env.run(|e| {
+            let reply = (atoms::error(), (atoms::py_worker_down(), id)).encode(e);
+            env.save((reference.load(e), reply).encode(e))
+        });
+        let send = || {
+            send_from_thread(env, &caller, message);
+        };
+        match &current.cell {
+            Some(cell) => cell.finish(send),
+            None => send(),
+        }
+        current.env.clear();
+        current.answered = true;
+    }
+
+    /// (The watch thread.) The id of the running job when its caller died
+    /// (once per job): it is to be interrupted.
+    pub fn orphaned_job(&self) -> Option<u64> {
+        let mut current = sync::lock(&self.current);
+        match current.caller {
+            Some(caller) if !current.answered && !current.orphaned && !watch::is_alive(&caller) => {
+                current.orphaned = true;
+                Some(current.job_id)
+            }
+            _ => None,
+        }
+    }
+
+    pub fn owner_gone(&self) -> bool {
         self.owner_gone.load(Ordering::Acquire)
     }
 
@@ -386,8 +482,8 @@ fn run_job(py: Python<'_>, shared: &Arc<WorkerShared>, state: &mut WorkerState, 
     if shared.owner_gone() {
         return reply_not_run(shared, job);
     }
-    if !job.start(shared) {
-        // Its caller already gave up: skip it, and send nothing.
+    if !job.start(shared) || !watch::is_alive(&job.caller) {
+        // Its caller already gave up, or died: skip it, and send nothing.
         return job.recycle();
     }
     // Counted before it shows as running: whoever sees it running sees it
@@ -395,6 +491,7 @@ fn run_job(py: Python<'_>, shared: &Arc<WorkerShared>, state: &mut WorkerState, 
     shared.calls.fetch_add(1, Ordering::Relaxed);
     shared.running.store(job.id, Ordering::Release);
     let mut awaited = None;
+    shared.begin(&job);
     let message = job.env.run(|env| {
         let reference = job.reference.load(env);
         // Python's output and logs of the call reach the caller through
@@ -425,7 +522,11 @@ fn run_job(py: Python<'_>, shared: &Arc<WorkerShared>, state: &mut WorkerState, 
     });
     shared.running.store(0, Ordering::Release);
     shared.clear_interrupt(py);
+    // Answered already (its worker's owner died meanwhile): nothing more to
+    // send, nor to await.
+    let answered = shared.end();
     match (message, awaited) {
+        _ if answered => job.recycle(),
         (Some(message), _) => job.reply(message),
         // Awaited on the event loop, which answers the caller: this worker
         // is free.
