@@ -427,6 +427,10 @@ atk_block = threading.Event()
     try
         [begin
              Self = self(),
+             %% The worker that ran the previous call may still show busy
+             %% for a moment: wait until none does, so that the busy one
+             %% below is the one running this call.
+             ?assert(eventually(2000, fun all_idle/0)),
              Caller = spawn(fun() ->
                                     R = try py:eval(<<"atk_block.wait(30)">>, #{}, Opts)
                                         catch error:E -> {error, E}
