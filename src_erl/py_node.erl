@@ -43,11 +43,15 @@ init({Pool, Slot, start, Spec}) ->
     case py_remote:spawn_node(node_name(Pool, Slot), Opts, true) of
         {ok, Peer, Node} ->
             case server(Node) of
-                {ok, Server} ->
+                {ok, {Pid, _} = Server} ->
+                    %% Callers watch the node, not the server: a node whose
+                    %% server is gone is halted (and started again).
+                    _ = erlang:monitor(process, Pid),
                     ok = py_pools:register(Pool, Slot, Node, Server),
                     ?LOG_INFO("py: pool ~p: node ~p up (slot ~b)", [Pool, Node, Slot],
                               #{py => pool_node_up}),
-                    {ok, #{pool => Pool, slot => Slot, node => Node, peer => Peer}};
+                    {ok, #{pool => Pool, slot => Slot, node => Node, peer => Peer,
+                           server => Pid}};
                 {error, Why} ->
                     _ = (catch peer:stop(Peer)),
                     {stop, Why}
@@ -121,6 +125,11 @@ handle_info({'EXIT', Peer, Reason}, State = #{peer := Peer, pool := Pool, node :
     ?LOG_WARNING("py: pool ~p: node ~p went down (~0p); starting another",
                  [Pool, Node, Reason], #{py => pool_node_down}),
     {stop, {shutdown, {py_nodedown, Node}}, maps:remove(peer, State)};
+handle_info({'DOWN', _MRef, process, Server, Reason},
+            State = #{server := Server, peer := _, pool := Pool, node := Node}) ->
+    ?LOG_WARNING("py: pool ~p: py stopped on node ~p (~0p); starting another",
+                 [Pool, Node, Reason], #{py => pool_node_down}),
+    {stop, {shutdown, {py_nodedown, Node}}, State};
 handle_info({'DOWN', _MRef, process, Server, Reason},
             State = #{server := Server, pool := Pool, slot := Slot, node := Node}) ->
     ?LOG_WARNING("py: pool ~p: lost node ~p (~0p); trying again every ~b ms",

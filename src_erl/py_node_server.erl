@@ -15,22 +15,31 @@
 %%% caller ◀──────────────── {Alias, {ok, V} | {error, R}} ──┘
 %%% '''
 %%%
-%%% The caller monitors the server with an alias (`reply_demonitor'): the
-%%% reply removes the monitor, a lost connection or a dead server is a
-%%% `'DOWN'' at once (`{py_nodedown, Node}'), and a reply that comes after
-%%% the caller gave up is dropped by the runtime (the alias is gone).
+%%% The reply goes to an alias of the caller that the reply removes (so a
+%%% reply that comes after the caller gave up is dropped by the runtime).
+%%% A lost connection is `{py_nodedown, Node}' at once: the caller watches
+%%% the node (`erlang:monitor_node/2', local: no message to the node) for
+%%% the nodes a pool started, which halt if their server dies; it
+%%% monitors the server itself on joined nodes (see {@link member()}).
 %%% @end
 -module(py_node_server).
 
--export([call/3, send_batch/3, member/4, slot/1, node_of/1, server/1, load/1]).
+-export([call/3, send_batch/3, member/5, slot/1, node_of/1, server/1, load/1]).
 -export([start_link/0, init/1, loop/0]).
 
 -export_type([member/0]).
 
--opaque member() :: {'$py_node', py_pool:slot(), node(), pid(), atomics:atomics_ref()}.
+-opaque member() :: {'$py_node', py_pool:slot(), node(), pid(), atomics:atomics_ref(), watch()}.
 %% A node of a node pool as the pool publishes it: its slot (1-based),
-%% its node, its server there, and the count of calls this node has in
-%% flight on it (the `queue_len' the schedulers see).
+%% its node, its server there, the count of calls this node has in
+%% flight on it (the `queue_len' the schedulers see), and what a caller
+%% watches while it waits.
+-type watch() :: node | server.
+%% `node': the connection only (`erlang:monitor_node/2', no message to
+%% the node): for the nodes a pool started, which halt when their server
+%% dies (see `py_node'). `server': the server process (a monitor, two
+%% more messages per call): for joined nodes, where py may stop while the
+%% node lives on.
 
 %% Extra time the caller gives the node over the call's own timeout, so
 %% that the node's `py_timeout' (which interrupts the Python call) comes
@@ -42,52 +51,86 @@
 %%% ------------------------------------------------------------------
 
 %% @doc A pool member: the server `Server' on `Node', in slot `Slot'.
--spec member(py_pool:slot(), node(), pid(), atomics:atomics_ref()) -> member().
-member(Slot, Node, Server, Load) ->
-    {'$py_node', Slot, Node, Server, Load}.
+-spec member(py_pool:slot(), node(), pid(), atomics:atomics_ref(), watch()) -> member().
+member(Slot, Node, Server, Load, Watch) ->
+    {'$py_node', Slot, Node, Server, Load, Watch}.
 
 %% @doc The slot of a member.
 -spec slot(member()) -> py_pool:slot().
-slot({'$py_node', Slot, _, _, _}) -> Slot.
+slot({'$py_node', Slot, _, _, _, _}) -> Slot.
 
 %% @doc The node of a member.
 -spec node_of(member()) -> node().
-node_of({'$py_node', _, Node, _, _}) -> Node.
+node_of({'$py_node', _, Node, _, _, _}) -> Node.
 
 %% @doc The server process of a member.
 -spec server(member()) -> pid().
-server({'$py_node', _, _, Server, _}) -> Server.
+server({'$py_node', _, _, Server, _, _}) -> Server.
 
 %% @doc The calls this node has in flight on the member.
 -spec load(member()) -> non_neg_integer().
-load({'$py_node', _, _, _, Load}) -> atomics:get(Load, 1).
+load({'$py_node', _, _, _, Load, _}) -> atomics:get(Load, 1).
 
 %% @doc Runs a request on a member's node: `{ok, Value}' or `{error,
 %% Reason}'. `{py_nodedown, Node}' at once when the connection is lost
 %% (or the server is gone) during the call.
 -spec call(member(), py_request:request(), py_opts:opts()) -> {ok, term()} | {error, term()}.
-call({'$py_node', _, Node, Server, Load} = Member, Request, Opts) ->
+call({'$py_node', _, Node, _, Load, Watch} = Member, Request, Opts) ->
     {Timeout, Owner, RemoteOpts} = py_remote:prepare(Node, Request, Opts),
     Wait = case Timeout of
                infinity -> infinity;
                _ -> Timeout + ?MARGIN
            end,
-    MRef = erlang:monitor(process, Server, [{alias, reply_demonitor}]),
     _ = atomics:add(Load, 1, 1),
-    Server ! {'$py_call', MRef, Owner, group_leader(), Request, RemoteOpts},
-    Reply = receive
-                {MRef, R} ->
-                    R;
-                {'DOWN', MRef, process, _, _} ->
-                    %% Out of the pool before this caller's next call.
-                    ok = py_pools:lost(Member),
-                    {error, {py_nodedown, Node}}
-            after Wait ->
-                    erlang:demonitor(MRef, [flush]),
-                    {error, {py_timeout, Timeout}}
+    Reply = case Watch of
+                node -> call_watching_node(Member, Owner, Request, RemoteOpts, Wait);
+                server -> call_watching_server(Member, Owner, Request, RemoteOpts, Wait)
             end,
     _ = atomics:sub(Load, 1, 1),
-    Reply.
+    case Reply of
+        timeout -> {error, {py_timeout, Timeout}};
+        _ -> Reply
+    end.
+
+%% The reply comes to an alias that the reply itself removes (a late one
+%% is dropped by the runtime); the node is watched locally.
+call_watching_node({'$py_node', _, Node, Server, _, _} = Member, Owner, Request, Opts, Wait) ->
+    Alias = alias([reply]),
+    true = erlang:monitor_node(Node, true),
+    Server ! {'$py_call', Alias, Owner, group_leader(), Request, Opts},
+    receive
+        {Alias, R} ->
+            true = erlang:monitor_node(Node, false),
+            %% A nodedown that came in meanwhile is not for later.
+            receive {nodedown, Node} -> ok after 0 -> ok end,
+            R;
+        {nodedown, Node} ->
+            _ = unalias(Alias),
+            ok = py_pools:lost(Member),
+            {error, {py_nodedown, Node}}
+    after Wait ->
+            _ = unalias(Alias),
+            true = erlang:monitor_node(Node, false),
+            receive {nodedown, Node} -> ok after 0 -> ok end,
+            timeout
+    end.
+
+%% The server is monitored, the monitor's alias takes the reply (and the
+%% reply removes the monitor).
+call_watching_server({'$py_node', _, Node, Server, _, _} = Member, Owner, Request, Opts, Wait) ->
+    MRef = erlang:monitor(process, Server, [{alias, reply_demonitor}]),
+    Server ! {'$py_call', MRef, Owner, group_leader(), Request, Opts},
+    receive
+        {MRef, R} ->
+            R;
+        {'DOWN', MRef, process, _, _} ->
+            %% Out of the pool before this caller's next call.
+            ok = py_pools:lost(Member),
+            {error, {py_nodedown, Node}}
+    after Wait ->
+            erlang:demonitor(MRef, [flush]),
+            timeout
+    end.
 
 %% @doc Sends a batch of requests (of a scatter) to a member's node,
 %% which runs them there in parallel (`py_parallel:serve_batch/3'); the
@@ -97,7 +140,7 @@ call({'$py_node', _, Node, Server, Load} = Member, Request, Opts) ->
 %% the caller runs the returned function.
 -spec send_batch(member(), [py_request:request()], py_opts:opts()) ->
           {reference(), fun(() -> ok)}.
-send_batch({'$py_node', _, Node, Server, Load}, Requests, Opts) ->
+send_batch({'$py_node', _, Node, Server, Load, _}, Requests, Opts) ->
     Prepared = [py_remote:prepare(Node, R, Opts) || R <- Requests],
     {_, Owner, RemoteOpts} = hd(Prepared),
     MRef = erlang:monitor(process, Server, [{alias, reply_demonitor}]),

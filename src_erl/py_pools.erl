@@ -423,19 +423,22 @@ publish(Name, State = #{pools := Pools}) ->
                           {_, C, _} -> C;
                           undefined -> atomics:new(1, [{signed, false}])
                       end,
-            Live = [py_node_server:member(Slot, E#entry.node, E#entry.server, E#entry.load)
-                    || {Slot, E = #entry{state = up}} <- lists:sort(maps:to_list(Members))],
+            Live = [member(Slot, E) || {Slot, E = #entry{state = up}} <- lists:sort(maps:to_list(Members))],
             persistent_term:put(?MEMBERS(Name), {list_to_tuple(Live), Counter, Sched});
         #{} ->
             ok
     end,
     publish_nodes(State).
 
+member(Slot, #entry{node = Node, server = Server, load = Load, started = Started}) ->
+    py_node_server:member(Slot, Node, Server, Load, case Started of
+                                                        true -> node;
+                                                        false -> server
+                                                    end).
+
 publish_nodes(#{pools := Pools, gone := Gone}) ->
     Restarted = maps:from_list([{N, {restarted, Pool}} || {N, Pool} <- queue:to_list(Gone)]),
-    Live = maps:from_list([{E#entry.node,
-                            {member, py_node_server:member(Slot, E#entry.node, E#entry.server,
-                                                           E#entry.load)}}
+    Live = maps:from_list([{E#entry.node, {member, member(Slot, E)}}
                            || {_Name, #{members := Ms}} <- maps:to_list(Pools),
                               {Slot, E = #entry{state = up}} <- maps:to_list(Ms)]),
     persistent_term:put(?NODES, maps:merge(Restarted, Live)).

@@ -16,7 +16,7 @@
 -export([suite/0, all/0, init_per_suite/1, end_per_suite/1]).
 -export([pool_calls/1, output_to_the_caller/1, pool_errors/1, schedulers/1, handles_route_back/1,
          scatter_and_identical_calls/1, cpu_parallelism/1, segfault_restarts_one_node/1,
-         handles_of_a_restarted_node/1, stop_pool_leaves_no_process/1, joined_nodes/1,
+         handles_of_a_restarted_node/1, server_gone_restarts_the_node/1, stop_pool_leaves_no_process/1, joined_nodes/1,
          a_venv_per_pool/1, configured_pools_and_stop/1]).
 -export([first_member/2]).
 
@@ -26,6 +26,7 @@ suite() ->
 all() ->
     [pool_calls, output_to_the_caller, pool_errors, schedulers, handles_route_back, scatter_and_identical_calls,
      cpu_parallelism, segfault_restarts_one_node, handles_of_a_restarted_node,
+     server_gone_restarts_the_node,
      stop_pool_leaves_no_process, joined_nodes, a_venv_per_pool,
      %% Last: it restarts py.
      configured_pools_and_stop].
@@ -301,6 +302,25 @@ handles_of_a_restarted_node(_Config) ->
     {py_node_restarted, N1} = error_of(fun() -> py:func(os, getpid, [], [], [{node, N1}]) end),
     ?assertEqual(ok, py:release(H)),
     ?assertEqual(6, py:func(operator, mul, [2, 3], [], [{pool, duo}, {worker, 1}])).
+
+%% Callers of a started node watch the connection only: a node whose
+%% server is gone (py stopped there) is halted and started again, so a
+%% call running there fails at once rather than waiting forever.
+server_gone_restarts_the_node(_Config) ->
+    [_, {2, N2, P2}] = members(duo),
+    Self = self(),
+    spawn_link(fun() ->
+                       Self ! {slow, catch py:func(time, sleep, [30], [], [{pool, duo}, {worker, 2}])}
+               end),
+    timer:sleep(200),
+    ok = erpc:call(N2, supervisor, terminate_child, [py_sup, py_node_server]),
+    receive
+        {slow, {'EXIT', {{py_nodedown, N2}, _}}} -> ok
+    after 10000 -> ct:fail(call_not_failed)
+    end,
+    wait_restarted(duo, 2, N2),
+    wait_gone([P2]),
+    ?assertEqual(3, py:func(operator, add, [1, 2], [], [{pool, duo}, {worker, 2}])).
 
 stop_pool_leaves_no_process(_Config) ->
     ok = py:start_pool(solo, #{kind => nodes, size => 1, workers => 1}),
