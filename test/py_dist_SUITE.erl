@@ -37,7 +37,7 @@ all() ->
      scatter_unreachable_nodes, node_down_during_a_call].
 
 init_per_suite(Config) ->
-    case start_distribution() of
+    case py_test_util:start_distribution() of
         {ok, Started} ->
             ok = py_test_util:start(),
             Suffix = os:getpid(),
@@ -56,29 +56,8 @@ end_per_suite(Config) ->
         false -> ok
     end.
 
-start_distribution() ->
-    case is_alive() of
-        true ->
-            {ok, false};
-        false ->
-            %% net_kernel needs epmd; `erl -sname' would start it itself.
-            _ = os:cmd("epmd -daemon"),
-            case net_kernel:start([py_ct, shortnames]) of
-                {ok, _} -> {ok, true};
-                {error, Why} -> {error, Why}
-            end
-    end.
-
 start_peer(Name) ->
-    py:start_node(Name, #{env => ?PEER_ENV, code_path => build_paths()}).
-
-%% The code paths of this project's _build (where rebar3 put py and the
-%% compiled tests).
-build_paths() ->
-    Ebin = filename:dirname(code:which(py)),
-    [Build | _] = string:split(Ebin, "/_build/"),
-    Prefix = Build ++ "/_build/",
-    [P || P <- code:get_path(), lists:prefix(Prefix, P)].
+    py:start_node(Name, #{env => ?PEER_ENV, code_path => py_test_util:build_paths()}).
 
 peers(Config) ->
     ?config(peers, Config).

@@ -282,12 +282,12 @@ nested_calls(_Config) ->
     ok.
 
 print_from_peer_node(_Config) ->
-    case start_distribution() of
+    case py_test_util:start_distribution() of
         {ok, Started} ->
             try
                 Name = "py_out_peer_" ++ os:getpid(),
                 {ok, Peer} = py:start_node(Name, #{env => [{workers, 1}],
-                                                   code_path => build_paths()}),
+                                                   code_path => py_test_util:build_paths()}),
                 try
                     {Result, Out} =
                         captured(fun() ->
@@ -309,24 +309,6 @@ print_from_peer_node(_Config) ->
         {error, Why} ->
             {skip, {no_distribution, Why}}
     end.
-
-start_distribution() ->
-    case is_alive() of
-        true ->
-            {ok, false};
-        false ->
-            _ = os:cmd("epmd -daemon"),
-            case net_kernel:start([py_out_ct, shortnames]) of
-                {ok, _} -> {ok, true};
-                {error, Why} -> {error, Why}
-            end
-    end.
-
-build_paths() ->
-    Ebin = filename:dirname(code:which(py)),
-    [Build | _] = string:split(Ebin, "/_build/"),
-    Prefix = Build ++ "/_build/",
-    [P || P <- code:get_path(), lists:prefix(Prefix, P)].
 
 %%% Output outside calls -----------------------------------------------
 

@@ -32,7 +32,7 @@ all() ->
      configured_pools_and_stop].
 
 init_per_suite(Config) ->
-    case start_distribution() of
+    case py_test_util:start_distribution() of
         {ok, Started} ->
             ok = py_test_util:start(),
             ok = py:start_pool(duo, #{kind => nodes, size => 2, workers => 2}),
@@ -47,18 +47,6 @@ end_per_suite(Config) ->
     case ?config(dist_started, Config) of
         true -> net_kernel:stop();
         false -> ok
-    end.
-
-start_distribution() ->
-    case is_alive() of
-        true ->
-            {ok, false};
-        false ->
-            _ = os:cmd("epmd -daemon"),
-            case net_kernel:start([list_to_atom("py_pools_ct_" ++ os:getpid()), shortnames]) of
-                {ok, _} -> {ok, true};
-                {error, Why} -> {error, Why}
-            end
     end.
 
 error_of(Fun) ->

@@ -2,7 +2,8 @@
 %%% Python path (test/python, and the test virtualenv when there is one).
 -module(py_test_util).
 
--export([start/0, stop/0, test_python_dir/0, venv_site_packages/0, wait_until/2, error_of/1]).
+-export([start/0, stop/0, test_python_dir/0, venv_site_packages/0, wait_until/2, error_of/1,
+         start_distribution/0, build_paths/0]).
 
 -spec start() -> ok.
 start() ->
@@ -58,3 +59,30 @@ error_of(Fun) ->
     catch
         error:Reason -> Reason
     end.
+
+%% @doc Makes this node distributed (short names) unless it already is:
+%% `{ok, true}' when it was started here (stop it with
+%% `net_kernel:stop()'), `{ok, false}' when it already was. The name is
+%% unique to this OS process, so test runs side by side do not collide.
+-spec start_distribution() -> {ok, boolean()} | {error, term()}.
+start_distribution() ->
+    case is_alive() of
+        true ->
+            {ok, false};
+        false ->
+            %% net_kernel needs epmd; `erl -sname' would start it itself.
+            _ = os:cmd("epmd -daemon"),
+            case net_kernel:start([list_to_atom("py_ct_" ++ os:getpid()), shortnames]) of
+                {ok, _} -> {ok, true};
+                {error, Why} -> {error, Why}
+            end
+    end.
+
+%% @doc The code paths of this project's _build (where rebar3 put py and
+%% the compiled tests), for peer nodes.
+-spec build_paths() -> [file:filename()].
+build_paths() ->
+    Ebin = filename:dirname(code:which(py)),
+    [Build | _] = string:split(Ebin, "/_build/"),
+    Prefix = Build ++ "/_build/",
+    [P || P <- code:get_path(), lists:prefix(Prefix, P)].
