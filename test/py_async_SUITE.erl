@@ -21,13 +21,13 @@ suite() ->
 
 all() ->
     [{group, awaiting}, {group, cancellation}, {group, erlang}, {group, streams},
-     stop_with_pending, stop_with_stubborn_and_stuck, killed_callers, stop_answers_sync_calls].
+     stop_with_pending, stop_with_stubborn_and_stuck, stop_answers_sync_calls].
 
 groups() ->
     [{awaiting, [], [await_coroutine, awaitable_kinds, coroutine_raises,
                      await_false_keeps_handle, workers_free_while_awaiting,
                      ten_thousand_sleeps, tcp_round_trips, contexts, unconvertible_result]},
-     {cancellation, [], [timeout_cancels, caller_killed_cancels, blocking_coroutine]},
+     {cancellation, [], [timeout_cancels, caller_killed_cancels, killed_callers, blocking_coroutine]},
      {erlang, [], [self_is_the_caller, async_call, async_call_does_not_block,
                    async_call_errors]},
      {streams, [], [async_generator_stream, async_generator_window,
