@@ -76,8 +76,17 @@ serve(Owner, Request, Opts) ->
 
 %% @doc Queues `Request' on a NIF target: on a normal scheduler when it
 %% is small, else on a dirty one. The one place that knows about `big'.
+%% A call to the shared queue without a timeout may get its reply at once,
+%% as `{Ref, Reply}' (the message it would else receive; what it printed
+%% is in the mailbox before it: see `py_output:drain/1').
 -spec submit(py_nif:target(), reference(), py_request:request(), boolean()) ->
-          ok | py_nif:job() | stopped | closed | {error, term()}.
+          ok | py_nif:job() | stopped | closed | {error, term()} | {reference(), term()}.
+submit(any, Ref, Request, false) ->
+    %% The common call: its reply may come back from the NIF itself.
+    case py_nif:submit_wait(Ref, Request) of
+        big -> py_nif:submit_dirty(any, Ref, Request, false);
+        Other -> Other
+    end;
 submit(Target, Ref, Request, Cancellable) ->
     case py_nif:submit(Target, Ref, Request, Cancellable) of
         big -> py_nif:submit_dirty(Target, Ref, Request, Cancellable);
@@ -227,6 +236,11 @@ in_context(Context, Member, Request, Timeout) ->
 %% thread, as `{Ref, {py_output, Event}}': handed to py_output as it comes
 %% (so a long call shows its progress), all of it before the call returns.
 %% A call that prints nothing never meets that clause.
+await(_Target, Ref, {Ref, Reply}, infinity) ->
+    %% Handed over by the NIF: what the call printed came before, as
+    %% messages (they are all in the mailbox by now).
+    py_output:drain(Ref),
+    ids(Reply);
 await(_Target, Ref, ok, infinity) ->
     reply_of(Ref);
 await(any, Ref, Job, Timeout) ->

@@ -21,6 +21,9 @@ run(Worker, Request, Timeout) ->
             {error, py_worker_stopped};
         {error, _} = Error ->
             Error;
+        {Ref, Reply} ->
+            py_output:drain(Ref),
+            py_engine:complete(Reply);
         Job ->
             wait(Ref, Job, Timeout, deadline(Timeout))
     end.

@@ -4,7 +4,7 @@
 %%% @end
 -module(py_nif).
 
--export([init/1, start_worker/0, submit/4, submit_dirty/4, cancel/1,
+-export([init/1, start_worker/0, submit/4, submit_wait/2, submit_dirty/4, cancel/1,
          stop_worker/1, worker_info/1, queue_len/1, shared_queue_len/0, build_info/0,
          callback_reply/2, callback_reply_dirty/2, callback_watch/1,
          context_new/2, context_close/1, job_where/1,
@@ -12,7 +12,7 @@
          set_worker_stack/1, worker_exited/1,
          loop_start/0, loop_stop/2, loop_abandon/1, loop_info/1]).
 
--nifs([init/1, start_worker/0, submit/4, submit_dirty/4, cancel/1,
+-nifs([init/1, start_worker/0, submit/4, submit_wait/2, submit_dirty/4, cancel/1,
        stop_worker/1, worker_info/1, queue_len/1, shared_queue_len/0, build_info/0,
        callback_reply/2, callback_reply_dirty/2, callback_watch/1,
        context_new/2, context_close/1, job_where/1,
@@ -77,6 +77,15 @@ start_worker() -> ?NOT_LOADED.
 -spec submit(target(), reference(), tuple(), boolean()) ->
           ok | job() | big | stopped | closed | {error, term()}.
 submit(_Target, _Ref, _Request, _Cancellable) -> ?NOT_LOADED.
+
+%% @doc As `submit(any, Ref, Request, false)', but the caller may wait in
+%% the NIF for a few microseconds (only when a worker was spinning on the
+%% shared queue): a small reply that comes meanwhile is returned as
+%% `{Ref, Result}', the message that would else arrive. Else as
+%% {@link submit/4}: `ok' (the reply comes as a message), `stopped', `big'.
+-spec submit_wait(reference(), tuple()) ->
+          ok | big | stopped | {reference(), {ok, term()} | {error, term()} | {py_maps, tuple()}}.
+submit_wait(_Ref, _Request) -> ?NOT_LOADED.
 
 %% @doc As {@link submit/4}, on a dirty scheduler, for large requests.
 -spec submit_dirty(target(), reference(), tuple(), boolean()) ->

@@ -86,7 +86,11 @@ start_link(Config) ->
 %% `restarted' when the slot had a worker before.
 -spec register(slot(), pid(), py_nif:worker()) -> {ok, new | restarted}.
 register(Slot, Owner, Worker) ->
-    gen_server:call(?MODULE, {register, Slot, Owner, Worker}).
+    %% No timeout: py_pool is a sibling on this node (a call to a dead one
+    %% exits at once), and publishing the pool (a persistent_term update)
+    %% can take longer than 5 s on a slow machine (seen under valgrind),
+    %% which failed py:start.
+    gen_server:call(?MODULE, {register, Slot, Owner, Worker}, infinity).
 
 %% @private
 %% @doc Takes a worker out of the pool before it is stopped on purpose: no

@@ -19,6 +19,7 @@ use rustler::{LocalPid, OwnedEnv, Resource, Term};
 use crate::atoms;
 use crate::context::ContextInner;
 use crate::event_loop::LoopShared;
+use crate::handoff::{Handoff, InFlight};
 use crate::housekeeper;
 use crate::send::send_from_thread;
 use crate::sync;
@@ -35,6 +36,10 @@ pub struct Job {
     cell: Option<Arc<JobCell>>,
     /// The context the call runs in (its namespace), if any.
     pub context: Option<Arc<ContextInner>>,
+    /// Set when the caller waits for the reply in its NIF (`handoff`).
+    handoff: Option<Arc<Handoff>>,
+    /// Counts the job among those with a handoff, while it lives.
+    _in_flight: Option<InFlight>,
 }
 
 /// Cleared environments ready for reuse: allocating one costs more than
@@ -62,7 +67,20 @@ impl Job {
             request,
             cell: cancellable.then(|| Arc::new(JobCell::default())),
             context: None,
+            handoff: None,
+            _in_flight: None,
         })
+    }
+
+    /// The same job, its reply to be handed to a caller that waits in its
+    /// NIF (see `handoff`), the caller's side of the handoff, and whether
+    /// no other such job is in flight.
+    pub fn with_handoff(mut self: Box<Self>) -> (Box<Job>, Arc<Handoff>, bool) {
+        let handoff = Arc::new(Handoff::default());
+        let (in_flight, alone) = InFlight::enter();
+        self.handoff = Some(handoff.clone());
+        self._in_flight = Some(in_flight);
+        (self, handoff, alone)
     }
 }
 
@@ -106,6 +124,7 @@ impl Job {
             Some(cell) => cell.finish(|| send(&self)),
             None => send(&self),
         }
+        // A caller waiting in its NIF stops waiting (recycle tells it).
         self.recycle();
     }
 
@@ -113,6 +132,18 @@ impl Job {
     /// caller, unless the caller gave up meanwhile; then recycles the job.
     /// Runs on one of py's threads (a worker, the event loop).
     pub fn reply(self: Box<Self>, message: SavedTerm) {
+        // A caller still waiting in its NIF takes the reply from memory.
+        let (job, message) = match self.handoff.clone() {
+            Some(handoff) => match handoff.fill(self, message) {
+                None => return,
+                Some(back) => back,
+            },
+            None => (self, message),
+        };
+        job.send_reply(message);
+    }
+
+    fn send_reply(self: Box<Self>, message: SavedTerm) {
         let send = || {
             send_from_thread(&self.env, &self.caller, message);
         };
@@ -126,6 +157,11 @@ impl Job {
     /// Gives the job's environment back for reuse, once its terms are no
     /// longer needed (after the reply was sent, or dropped).
     pub fn recycle(self: Box<Self>) {
+        // The reply went as a message, or none comes from here: a caller
+        // still waiting in its NIF stops waiting.
+        if let Some(handoff) = &self.handoff {
+            handoff.decline();
+        }
         let Job { mut env, .. } = *self;
         env.clear();
         let _ = env_pool().push(env);

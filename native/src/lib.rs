@@ -17,6 +17,7 @@ mod error;
 mod event_loop;
 mod exception;
 mod handle;
+mod handoff;
 mod housekeeper;
 mod job;
 mod limits;

@@ -9,6 +9,7 @@ use crate::atoms;
 use crate::beam_native::CallbackRes;
 use crate::context::{ContextInner, ContextRes};
 use crate::event_loop::{self, LoopRes};
+use crate::handoff::Waited;
 use crate::housekeeper;
 use crate::job::{Job, JobRes};
 use crate::queue;
@@ -101,6 +102,30 @@ fn submit<'a>(
         return Ok(atoms::big().encode(env));
     }
     enqueue(env, target, reference, request, cancellable)
+}
+
+/// As `submit(any, Ref, Request, false)`, for the common call (the shared
+/// queue, no timeout), but the caller may wait here for a moment: when a
+/// worker was spinning on the queue and no other such call was in flight,
+/// a small reply that comes within a few microseconds is returned (`{Ref, Result}`, the message it would else
+/// have received; see `handoff`). Else `ok` (the reply comes as a
+/// message), `stopped` or `big`, as from `submit/4`.
+#[rustler::nif]
+fn submit_wait<'a>(env: Env<'a>, reference: Term<'a>, request: Term<'a>) -> Term<'a> {
+    if !within_budget(&[reference, request], CELL_BUDGET) {
+        return atoms::big().encode(env);
+    }
+    let (job, handoff, alone) = Job::new(env.pid(), reference, request, false).with_handoff();
+    match queue::shared().push_seeing_spinner(job) {
+        Err(job) => {
+            job.recycle();
+            atoms::stopped().encode(env)
+        }
+        Ok(spinner) => match handoff.wait(env, spinner.filter(|_| alone)) {
+            Waited::Reply(message) => message,
+            Waited::Message => atoms::ok().encode(env),
+        },
+    }
 }
 
 /// As `submit/4`, for large requests, on a dirty scheduler: the request is

@@ -28,7 +28,7 @@
 //! stop, not when its thread ends: a thread stuck in C code after its
 //! owner died must not keep the queue's last jobs waiting for it.
 
-use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
@@ -70,6 +70,12 @@ pub struct SharedQueue {
     live: RwLock<usize>,
     /// One idle worker at a time may spin on the queue.
     spinner: AtomicBool,
+    /// The core the spinner last ran on, and the core of the last push
+    /// (-1: not known). A spinner that shares its core with the thread
+    /// that waits for it must yield the core at once, not after a few
+    /// polls: see `current_cpu`.
+    spinner_cpu: AtomicI32,
+    pusher_cpu: AtomicI32,
     /// Workers that are (or were about to be) parked.
     idle: SegQueue<Arc<Sleeper>>,
 }
@@ -86,6 +92,8 @@ pub fn shared() -> &'static SharedQueue {
             queued: AtomicUsize::new(0),
             live: RwLock::new(0),
             spinner: AtomicBool::new(false),
+            spinner_cpu: AtomicI32::new(-1),
+            pusher_cpu: AtomicI32::new(-1),
             idle: SegQueue::new(),
         }
     })
@@ -95,6 +103,14 @@ impl SharedQueue {
     /// Pushes a job unless no worker is alive (then gives it back), and
     /// makes sure some worker will look at it.
     pub fn push(&self, job: Box<Job>) -> Result<(), Box<Job>> {
+        self.push_seeing_spinner(job).map(|_| ())
+    }
+
+    /// As `push`; `Some(core)` when a worker was spinning on the queue
+    /// (it takes the job within a moment, where a parked one takes tens of
+    /// microseconds to wake up), with the core it spins on (-1: unknown).
+    pub fn push_seeing_spinner(&self, job: Box<Job>) -> Result<Option<i32>, Box<Job>> {
+        self.pusher_cpu.store(current_cpu(), Ordering::Relaxed);
         {
             let live = sync::read(&self.live);
             if *live == 0 {
@@ -108,8 +124,9 @@ impl SharedQueue {
         fence(Ordering::SeqCst);
         if !self.spinner.load(Ordering::SeqCst) {
             self.wake_one();
+            return Ok(None);
         }
-        Ok(())
+        Ok(Some(self.spinner_cpu.load(Ordering::Relaxed)))
     }
 
     pub fn len(&self) -> usize {
@@ -346,19 +363,33 @@ impl WorkerQueue {
     fn spin(&self, shared: &SharedQueue) -> Option<Msg> {
         let start = Instant::now();
         let mut n = 0u32;
+        let mut cpu = current_cpu();
+        shared.spinner_cpu.store(cpu, Ordering::Relaxed);
         loop {
             if let Some(msg) = self.try_next(shared) {
                 return Some(msg);
             }
             n = n.wrapping_add(1);
-            if n.is_multiple_of(YIELD_EVERY) {
+            // On the core of the last submitter (a caller that may be
+            // waiting for this very worker), every poll yields.
+            let shares_core = cpu >= 0 && cpu == shared.pusher_cpu.load(Ordering::Relaxed);
+            if shares_core || n.is_multiple_of(YIELD_EVERY) {
                 if start.elapsed() > SPIN {
                     return None;
                 }
                 std::thread::yield_now();
+                cpu = current_cpu();
+                shared.spinner_cpu.store(cpu, Ordering::Relaxed);
             } else {
                 std::hint::spin_loop();
             }
         }
     }
+}
+
+/// The core this thread runs on, or -1.
+pub fn current_cpu() -> i32 {
+    // SAFETY: sched_getcpu has no preconditions (it reads the kernel's
+    // per-thread data, or asks the kernel).
+    unsafe { libc::sched_getcpu() }
 }

@@ -23,6 +23,7 @@
 //!   use one anyway (`unsupported_fun`).
 
 use rustler::{Env, Term, TermType};
+use smallvec::SmallVec;
 
 use crate::bigint;
 
@@ -52,7 +53,9 @@ pub fn within_budget(terms: &[Term<'_>], budget: usize) -> bool {
         left: budget,
         big_limit: None,
     };
-    let mut stack: Vec<Term<'_>> = terms.to_vec();
+    // On the stack for the usual small request (no allocation: this runs
+    // twice per call); spills to the heap for larger ones.
+    let mut stack: Stack<'_> = terms.iter().copied().collect();
     while let Some(t) = stack.pop() {
         if !walk.spend(1) {
             return false;
@@ -75,6 +78,8 @@ pub fn within_budget(terms: &[Term<'_>], budget: usize) -> bool {
     true
 }
 
+type Stack<'a> = SmallVec<[Term<'a>; 32]>;
+
 struct Walk<'a> {
     env: Env<'a>,
     left: usize,
@@ -95,7 +100,7 @@ impl<'a> Walk<'a> {
 
     /// The cells of a list, then its tail (`[]`, or anything when the
     /// list is improper).
-    fn list(&mut self, list: Term<'a>, stack: &mut Vec<Term<'a>>) -> bool {
+    fn list(&mut self, list: Term<'a>, stack: &mut Stack<'a>) -> bool {
         let mut cell = list;
         while let Ok((head, tail)) = cell.list_get_cell() {
             if !self.spend(1) {
@@ -110,7 +115,7 @@ impl<'a> Walk<'a> {
         true
     }
 
-    fn tuple(&mut self, tuple: Term<'a>, stack: &mut Vec<Term<'a>>) -> bool {
+    fn tuple(&mut self, tuple: Term<'a>, stack: &mut Stack<'a>) -> bool {
         let mut arity: std::os::raw::c_int = 0;
         let mut items: *const rustler::sys::ErlNifTerm = std::ptr::null();
         // SAFETY: `tuple` is a live term of `self.env`; on success the call
@@ -137,7 +142,7 @@ impl<'a> Walk<'a> {
         true
     }
 
-    fn map(&mut self, map: Term<'a>, stack: &mut Vec<Term<'a>>) -> bool {
+    fn map(&mut self, map: Term<'a>, stack: &mut Stack<'a>) -> bool {
         let Ok(size) = map.map_size() else {
             return false;
         };

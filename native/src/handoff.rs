@@ -1,0 +1,173 @@
+//! The reply handed to a caller that waits inside its `submit_wait` NIF.
+//!
+//! A small call on an idle pool takes a worker about a microsecond; the
+//! message that carries its reply costs more than that: `enif_send`, the
+//! receive, and, when the caller's scheduler has nothing else to run, a
+//! sleep and a futex wake-up of that scheduler (tens of microseconds on a
+//! virtual machine). When a worker was spinning on the shared queue at the
+//! moment of the push, the caller instead waits for a few microseconds in
+//! the NIF itself (`SPIN_WAIT`, below the VM's own busy wait of an idle
+//! scheduler), and a reply that comes in that time is handed over in
+//! memory: no message, no wake-up. Otherwise the reply comes as a message,
+//! as for any other call.
+//!
+//! One compare-and-swap decides who wins, with no state in between: the
+//! worker stores the job (its environment holds the reply) in the slot and
+//! then swaps `WAITING` for `FILLED`; a caller that stops waiting swaps
+//! `WAITING` for `GAVE_UP`. The loser of the swap knows: a worker that
+//! loses takes its job back and sends the reply; a caller that loses
+//! finds the slot filled. Nobody ever waits for the other side's lock:
+//! the slot's mutex is taken by the worker before its swap and by the
+//! caller after it saw `FILLED`, never at the same time.
+
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rustler::env::SavedTerm;
+use rustler::{Env, Term};
+
+use crate::job::Job;
+use crate::queue;
+use crate::sync;
+use crate::term_budget::{within_budget, CELL_BUDGET};
+
+/// How long a caller waits in the NIF for a reply. A normal-scheduler NIF
+/// must return within a millisecond; this stays far below, and below the
+/// busy wait of an idle BEAM scheduler (which would spin anyway).
+const SPIN_WAIT: Duration = Duration::from_micros(10);
+/// Polls between clock reads and yields. The yield lets the worker run
+/// when it shares the caller's core.
+const YIELD_EVERY: u32 = 16;
+
+const WAITING: u8 = 0;
+const FILLED: u8 = 1;
+/// The caller stopped waiting: the reply is to be sent.
+const GAVE_UP: u8 = 2;
+/// The reply was sent as a message (too large to copy on a scheduler, or
+/// sent by a thread that does not hand over): the caller receives it.
+const SENT: u8 = 3;
+
+/// Jobs with a handoff not yet finished (queued, running, or with a reply
+/// not yet taken or sent). A caller waits in its NIF only when its job is
+/// the only one: a lone caller wants its reply soon; with several calls in
+/// flight the scheduler is better used running the other callers (waiting
+/// would halve the throughput of 8 callers on 2 cores: measured).
+static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
+/// One job counted in `IN_FLIGHT`, until dropped with the job.
+pub struct InFlight;
+
+impl InFlight {
+    /// Counts a job in; true when it is the only one.
+    pub fn enter() -> (InFlight, bool) {
+        (InFlight, IN_FLIGHT.fetch_add(1, Ordering::AcqRel) == 0)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        IN_FLIGHT.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[derive(Default)]
+pub struct Handoff {
+    state: AtomicU8,
+    slot: Mutex<Option<(Box<Job>, SavedTerm)>>,
+}
+
+/// What the waiting caller got.
+pub enum Waited<'a> {
+    /// The reply message (`{Ref, Reply}`), copied into the caller's env.
+    Reply(Term<'a>),
+    /// No reply in time: it comes as a message.
+    Message,
+}
+
+impl Handoff {
+    /// Worker side: hands `job`'s reply `message` (saved in `job`'s
+    /// environment) to the waiting caller. Gives the job back when the
+    /// caller stopped waiting or the reply is too large to copy on a
+    /// scheduler thread: then the reply must be sent.
+    pub fn fill(&self, job: Box<Job>, message: SavedTerm) -> Option<(Box<Job>, SavedTerm)> {
+        if self.state.load(Ordering::Acquire) != WAITING {
+            return Some((job, message));
+        }
+        let small = job
+            .env
+            .run(|env| within_budget(&[message.load(env)], CELL_BUDGET));
+        if !small {
+            return Some((job, message));
+        }
+        *sync::lock(&self.slot) = Some((job, message));
+        match self
+            .state
+            .compare_exchange(WAITING, FILLED, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => None,
+            // The caller gave up meanwhile: the job is the worker's again.
+            Err(_) => sync::lock(&self.slot).take(),
+        }
+    }
+
+    /// Worker side: the reply goes (or went) as a message, or there is
+    /// none: a caller still waiting stops at once.
+    pub fn decline(&self) {
+        let _ = self
+            .state
+            .compare_exchange(WAITING, SENT, Ordering::AcqRel, Ordering::Relaxed);
+    }
+
+    /// Caller side, on a scheduler thread: waits up to `SPIN_WAIT` for the
+    /// reply. `spinner` is the core of the worker that was spinning when
+    /// the job was pushed (-1: unknown); with none (the reply is tens of
+    /// microseconds away), or when other calls were in flight (see
+    /// `IN_FLIGHT`), the caller passes `None` and this gives up at once. On the spinner's own core
+    /// it yields at every poll (the worker can only run when it does).
+    pub fn wait<'a>(&self, env: Env<'a>, spinner: Option<i32>) -> Waited<'a> {
+        if let Some(spinner_cpu) = spinner {
+            let shares_core = spinner_cpu >= 0 && spinner_cpu == queue::current_cpu();
+            let start = Instant::now();
+            let mut n = 0u32;
+            loop {
+                match self.state.load(Ordering::Acquire) {
+                    FILLED => return self.take(env),
+                    SENT => return Waited::Message,
+                    _ => {}
+                }
+                n = n.wrapping_add(1);
+                if shares_core || n.is_multiple_of(YIELD_EVERY) {
+                    if start.elapsed() > SPIN_WAIT {
+                        break;
+                    }
+                    std::thread::yield_now();
+                } else {
+                    std::hint::spin_loop();
+                }
+            }
+        }
+        match self
+            .state
+            .compare_exchange(WAITING, GAVE_UP, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => Waited::Message,
+            Err(FILLED) => self.take(env),
+            Err(_) => Waited::Message,
+        }
+    }
+
+    /// The filled slot's reply, copied into `env` (it passed the budget
+    /// check, so the copy is short); the job is recycled.
+    fn take<'a>(&self, env: Env<'a>) -> Waited<'a> {
+        match sync::lock(&self.slot).take() {
+            Some((job, message)) => {
+                let reply = job.env.run(|e| message.load(e).in_env(env));
+                job.recycle();
+                Waited::Reply(reply)
+            }
+            // Cannot happen: FILLED is set after the slot.
+            None => Waited::Message,
+        }
+    }
+}
