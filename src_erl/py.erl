@@ -667,13 +667,15 @@ start_pool(Name, Spec) ->
     py_pools:start_pool(Name, Spec).
 
 %% @doc Stops a node pool: its nodes halt (calls running there raise
-%% `{py_nodedown, Node}').
+%% `{py_nodedown, Node}'); one that gave up is removed.
 -spec stop_pool(atom()) -> ok | {error, term()}.
 stop_pool(Name) ->
     py_pools:stop_pool(Name).
 
 %% @doc The pools, by name: `default' (the embedded workers) and the node
-%% pools, each with its members.
+%% pools, each with its members and its `state': `running', or
+%% `given_up' (its nodes died more often than its restart intensity
+%% allows: calls raise `{py_pool_down, Name}' until `stop_pool/1').
 -spec pools() -> [py_pools:info()].
 pools() ->
     py_pools:pools().

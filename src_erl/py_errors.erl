@@ -48,7 +48,8 @@
         %% the objects of its handles are gone.
       | {py_no_pool, atom()} | {py_pool_down, atom()}
         %% `{pool, Name}' names no pool; none of the pool's nodes is up
-        %% (all of them restarting or unreachable).
+        %% (all of them restarting or unreachable, or the pool gave up:
+        %% beyond its restart intensity).
       | {py_item_crashed, ExitReason :: term()}
         %% A parallel item's helper process died (in its `{error, _}').
       | {exit | throw, term()}

@@ -21,11 +21,18 @@
 %%% the node (`erlang:monitor_node/2', local: no message to the node) for
 %%% the nodes a pool started, which halt if their server dies; it
 %%% monitors the server itself on joined nodes (see {@link member()}).
+%%%
+%%% A caller that dies mid-call: its calls in flight are recorded here
+%%% (`py_pools:in_flight/3'), and `py_pools', which watches the callers,
+%%% takes them off the member's load and sends `{'$py_cancel', ReplyTo}'
+%%% to the node's server, which kills the process running the call there:
+%%% the node's worker sees its caller gone and interrupts the Python code,
+%%% as for a local call.
 %%% @end
 -module(py_node_server).
 
 -export([call/3, send_batch/3, member/5, slot/1, node_of/1, server/1, load/1]).
--export([start_link/0, init/1, loop/0]).
+-export([start_link/0, init/1, loop/1]).
 
 -export_type([member/0]).
 
@@ -75,18 +82,16 @@ load({'$py_node', _, _, _, Load, _}) -> atomics:get(Load, 1).
 %% Reason}'. `{py_nodedown, Node}' at once when the connection is lost
 %% (or the server is gone) during the call.
 -spec call(member(), py_request:request(), py_opts:opts()) -> {ok, term()} | {error, term()}.
-call({'$py_node', _, Node, _, Load, Watch} = Member, Request, Opts) ->
+call({'$py_node', _, Node, _, _, Watch} = Member, Request, Opts) ->
     {Timeout, Owner, RemoteOpts} = py_remote:prepare(Node, Request, Opts),
     Wait = case Timeout of
                infinity -> infinity;
                _ -> Timeout + ?MARGIN
            end,
-    _ = atomics:add(Load, 1, 1),
     Reply = case Watch of
                 node -> call_watching_node(Member, Owner, Request, RemoteOpts, Wait);
                 server -> call_watching_server(Member, Owner, Request, RemoteOpts, Wait)
             end,
-    _ = atomics:sub(Load, 1, 1),
     case Reply of
         timeout -> {error, {py_timeout, Timeout}};
         _ -> Reply
@@ -94,10 +99,16 @@ call({'$py_node', _, Node, _, Load, Watch} = Member, Request, Opts) ->
 
 %% The reply comes to an alias that the reply itself removes (a late one
 %% is dropped by the runtime); the node is watched locally.
-call_watching_node({'$py_node', _, Node, Server, _, _} = Member, Owner, Request, Opts, Wait) ->
+call_watching_node({'$py_node', _, Node, Server, Load, _} = Member, Owner, Request, Opts, Wait) ->
     Alias = alias([reply]),
     true = erlang:monitor_node(Node, true),
+    Done = py_pools:in_flight(Alias, Load, 1, Server),
     Server ! {'$py_call', Alias, Owner, group_leader(), Request, Opts},
+    try receive_watching_node(Member, Alias, Wait)
+    after Done()
+    end.
+
+receive_watching_node({'$py_node', _, Node, _, _, _} = Member, Alias, Wait) ->
     receive
         {Alias, R} ->
             true = erlang:monitor_node(Node, false),
@@ -117,9 +128,15 @@ call_watching_node({'$py_node', _, Node, Server, _, _} = Member, Owner, Request,
 
 %% The server is monitored, the monitor's alias takes the reply (and the
 %% reply removes the monitor).
-call_watching_server({'$py_node', _, Node, Server, _, _} = Member, Owner, Request, Opts, Wait) ->
+call_watching_server({'$py_node', _, _, Server, Load, _} = Member, Owner, Request, Opts, Wait) ->
     MRef = erlang:monitor(process, Server, [{alias, reply_demonitor}]),
+    Done = py_pools:in_flight(MRef, Load, 1, Server),
     Server ! {'$py_call', MRef, Owner, group_leader(), Request, Opts},
+    try receive_watching_server(Member, MRef, Wait)
+    after Done()
+    end.
+
+receive_watching_server({'$py_node', _, Node, _, _, _} = Member, MRef, Wait) ->
     receive
         {MRef, R} ->
             R;
@@ -144,10 +161,9 @@ send_batch({'$py_node', _, Node, Server, Load, _}, Requests, Opts) ->
     Prepared = [py_remote:prepare(Node, R, Opts) || R <- Requests],
     {_, Owner, RemoteOpts} = hd(Prepared),
     MRef = erlang:monitor(process, Server, [{alias, reply_demonitor}]),
-    N = length(Requests),
-    _ = atomics:add(Load, 1, N),
+    Done = py_pools:in_flight(MRef, Load, length(Requests), Server),
     Server ! {'$py_batch', MRef, Owner, group_leader(), Requests, RemoteOpts},
-    {MRef, fun() -> _ = atomics:sub(Load, 1, N), ok end}.
+    {MRef, Done}.
 
 %%% ------------------------------------------------------------------
 %%% Server side
@@ -163,29 +179,44 @@ start_link() ->
 init(Parent) ->
     true = register(?MODULE, self()),
     proc_lib:init_ack(Parent, {ok, self()}),
-    loop().
+    loop(#{}).
 
 %% @doc Each call runs in a process of its own (so that a long call does
-%% not hold up the next), which replies to the caller itself.
--spec loop() -> no_return().
-loop() ->
+%% not hold up the next), which replies to the caller itself. `Running'
+%% maps the reply address of each call to its process and back (by its
+%% monitor), for `{'$py_cancel', ReplyTo}'.
+-spec loop(#{reference() => pid() | reference()}) -> no_return().
+loop(Running) ->
     receive
         {'$py_call', ReplyTo, Owner, Leader, Request, Opts} ->
-            _ = spawn(fun() ->
-                              %% What Python prints goes to the caller's group
-                              %% leader, as in a local call.
-                              true = group_leader(Leader, self()),
-                              ReplyTo ! {ReplyTo, py_engine:serve(Owner, Request, Opts)}
-                      end),
-            ?MODULE:loop();
+            {Pid, MRef} = spawn_monitor(fun() ->
+                                                %% What Python prints goes to the caller's
+                                                %% group leader, as in a local call.
+                                                true = group_leader(Leader, self()),
+                                                ReplyTo ! {ReplyTo, py_engine:serve(Owner, Request, Opts)}
+                                        end),
+            ?MODULE:loop(Running#{ReplyTo => Pid, MRef => ReplyTo});
         {'$py_batch', ReplyTo, Owner, Leader, Requests, Opts} ->
-            _ = spawn(fun() ->
-                              true = group_leader(Leader, self()),
-                              ReplyTo ! {ReplyTo, py_parallel:serve_batch(Owner, Requests, Opts)}
-                      end),
-            ?MODULE:loop();
+            {Pid, MRef} = spawn_monitor(fun() ->
+                                                true = group_leader(Leader, self()),
+                                                ReplyTo ! {ReplyTo, py_parallel:serve_batch(Owner, Requests, Opts)}
+                                        end),
+            ?MODULE:loop(Running#{ReplyTo => Pid, MRef => ReplyTo});
+        {'DOWN', MRef, process, _, _} ->
+            case maps:take(MRef, Running) of
+                {ReplyTo, Rest} -> ?MODULE:loop(maps:remove(ReplyTo, Rest));
+                error -> ?MODULE:loop(Running)
+            end;
+        {'$py_cancel', ReplyTo} ->
+            %% Its caller died: the worker running its job sees the job's
+            %% caller (this process) gone, and interrupts it.
+            _ = case Running of
+                    #{ReplyTo := Pid} -> exit(Pid, kill);
+                    #{} -> true
+                end,
+            ?MODULE:loop(Running);
         {'EXIT', _, Reason} ->
             exit(Reason);
         _Other ->
-            ?MODULE:loop()
+            ?MODULE:loop(Running)
     end.

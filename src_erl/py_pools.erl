@@ -17,17 +17,29 @@
 %%% `persistent_term': picking a node costs no process hop), as the
 %%% member processes (`py_node') register and die. The pools' processes
 %%% live under `py_pools_sup'.
+%%%
+%%% The registry's state (the pools, their specs and members) is kept in
+%%% an ETS table that `py_sup' owns ({@link new_store/1}): a registry that
+%%% crashes is started again with every pool it knew, watches their
+%%% processes again and publishes them again, while the pools run on; a
+%%% `py_pools_sup' that crashes starts every pool of the table again.
 %%% @end
 -module(py_pools).
 -behaviour(gen_server).
 
+-include_lib("kernel/include/logger.hrl").
+
 %% API (py facade, py_config)
 -export([start_pool/2, stop_pool/1, pools/0, check_spec/2]).
+%% The store (py_sup, py_pools_sup)
+-export([new_store/1, stored_pools/0]).
+%% Pools' supervisors (py_node_pool)
+-export([pool_up/2, pool_failed/2]).
 %% The hot path (py_engine, py_parallel)
--export([members/1, node_member/1, nodes_of/1]).
+-export([members/1, node_member/1, nodes_of/1, in_flight/4]).
 %% Members (py_node)
 -export([register/4, down/2, lost/1]).
--export([start_link/1, init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
+-export([start_link/0, init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -export_type([name/0, spec/0, info/0]).
 
@@ -50,6 +62,7 @@
 %% start, `scheduler' the one that picks a node for a call (default
 %% `least_loaded'; `shared' means `least_loaded' here).
 -type info() :: #{name := name(), kind := embedded | nodes, size := non_neg_integer(),
+                  state := running | given_up,
                   members := [#{id := pos_integer(), node => node(), os_pid => string(),
                                 restarts => non_neg_integer(), state => up | down}]}.
 
@@ -60,6 +73,16 @@
 -define(NODES, {?MODULE, nodes}).
 %% How many gone nodes are remembered (for stale handles' errors).
 -define(GONE_KEPT, 1000).
+%% The ETS table (owned by py_sup) that keeps the registry's state.
+-define(STORE, py_pools).
+%% {{Caller, ReplyTo}, Load, N, Server}: the calls in flight on node pools'
+%% nodes, for a caller that dies mid-call (see in_flight/4).
+-define(CALLS, py_pools_calls).
+%% The registry that watches this caller (in its process dictionary).
+-define(WATCHER, '$py_pools_watcher').
+%% How long a member waits for a registry that is being restarted.
+-define(REGISTRY_TRIES, 100).
+-define(REGISTRY_WAIT, 50).
 
 %%% ------------------------------------------------------------------
 %%% API
@@ -90,21 +113,22 @@ start_members(Name, Spec) ->
         ok ->
             ok;
         {error, _} = Error ->
-            ok = gen_server:call(?MODULE, {remove, Name}, infinity),
+            _ = registry_call({remove, Name}),
             Error
     end.
 
 %% @private
-%% @doc Stops a node pool: its nodes halt (calls running there fail with
-%% `{py_nodedown, Node}').
+%% @doc Stops a node pool: out of the registry first (new calls raise
+%% `{py_no_pool, Name}'), then its nodes halt (calls running there fail
+%% with `{py_nodedown, Node}'). A pool that gave up is stopped the same
+%% way.
 -spec stop_pool(name()) -> ok | {error, term()}.
 stop_pool(default) ->
     {error, {embedded_pool, default}};
 stop_pool(Name) ->
-    case catch gen_server:call(?MODULE, {known, Name}, infinity) of
+    case catch registry_call({remove, Name}) of
         true ->
-            ok = py_pools_sup:stop_pool(Name),
-            ok = gen_server:call(?MODULE, {remove, Name}, infinity);
+            ok = py_pools_sup:stop_pool(Name);
         false ->
             {error, {no_pool, Name}};
         {'EXIT', _} ->
@@ -116,13 +140,13 @@ stop_pool(Name) ->
 %% pools with their nodes.
 -spec pools() -> [info()].
 pools() ->
-    case catch gen_server:call(?MODULE, info, infinity) of
+    case catch registry_call(info) of
         {'EXIT', _} ->
             [];
         NodePools ->
             Embedded = [#{id => Id} || #{id := Id} <- py_pool:info()],
             Default = #{name => default, kind => embedded, size => length(Embedded),
-                        members => Embedded},
+                        state => running, members => Embedded},
             [Info || {_, Info} <- lists:keysort(1, [{default, Default} | NodePools])]
     end.
 
@@ -221,6 +245,38 @@ nodes_of(Name) ->
     {Members, _, _} = members(Name),
     [py_node_server:node_of(M) || M <- tuple_to_list(Members)].
 
+%% @private
+%% @doc `N' calls of this process are in flight on a member (load `Load',
+%% server `Server'), their replies to `ReplyTo': counted in the member's
+%% load until the returned function runs. If this process dies first, the
+%% registry (which watches it) takes them off the load and asks the
+%% server to cancel them.
+-spec in_flight(reference(), atomics:atomics_ref(), pos_integer(), pid()) -> fun(() -> ok).
+in_flight(ReplyTo, Load, N, Server) ->
+    Self = self(),
+    case whereis(?MODULE) of
+        undefined ->
+            %% Being restarted: the new one watches the callers it finds in
+            %% the table.
+            ok;
+        Registry ->
+            case get(?WATCHER) of
+                Registry -> ok;
+                _ -> gen_server:cast(Registry, {watch, Self}),
+                     put(?WATCHER, Registry)
+            end
+    end,
+    Key = {Self, ReplyTo},
+    _ = atomics:add(Load, 1, N),
+    _ = (catch ets:insert(?CALLS, {Key, Load, N, Server})),
+    fun() ->
+            case catch ets:take(?CALLS, Key) of
+                %% Taken by the registry (not while this process lives).
+                [] -> ok;
+                _ -> _ = atomics:sub(Load, 1, N), ok
+            end
+    end.
+
 %%% ------------------------------------------------------------------
 %%% Members (py_node)
 %%% ------------------------------------------------------------------
@@ -231,7 +287,7 @@ nodes_of(Name) ->
 %% lives, or until {@link down/2}.
 -spec register(name(), py_pool:slot(), node(), {pid(), string()}) -> ok.
 register(Name, Slot, Node, {Server, OsPid}) ->
-    gen_server:call(?MODULE, {register, Name, Slot, Node, Server, OsPid, self()}, infinity).
+    registry_call({register, Name, Slot, Node, Server, OsPid, self()}).
 
 %% @private
 %% @doc The node of slot `Slot' is down for now (a joined node that lost
@@ -239,7 +295,7 @@ register(Name, Slot, Node, {Server, OsPid}) ->
 %% again.
 -spec down(name(), py_pool:slot()) -> ok.
 down(Name, Slot) ->
-    gen_server:call(?MODULE, {down, Name, Slot, self()}, infinity).
+    registry_call({down, Name, Slot, self()}).
 
 %% @private
 %% @doc A caller found the member's server gone (its node down, or py
@@ -252,31 +308,126 @@ lost(Member) ->
     end.
 
 %%% ------------------------------------------------------------------
+%%% Pools' supervisors (py_node_pool)
+%%% ------------------------------------------------------------------
+
+%% @private
+%% @doc Pool `Name' runs, its nodes under supervisor `Pid' (watched: a
+%% pool whose supervisor stops for good, beyond its restart intensity,
+%% has given up).
+-spec pool_up(name(), pid()) -> ok.
+pool_up(Name, Pid) ->
+    registry_call({pool_up, Name, Pid}).
+
+%% @private
+%% @doc Pool `Name' could not start: `first' when it never ran (the
+%% error is for `py:start_pool/2' or `py:start/0'), `again' when it ran
+%% before (a restart that failed: the pool has given up).
+-spec pool_failed(name(), term()) -> first | again.
+pool_failed(Name, Why) ->
+    registry_call({pool_failed, Name, Why}).
+
+%% A call to the registry. A registry that is being restarted (killed, or
+%% crashed) is waited for a little: members register across its restart.
+registry_call(Request) ->
+    registry_call(Request, ?REGISTRY_TRIES).
+
+registry_call(Request, Tries) ->
+    try
+        gen_server:call(?MODULE, Request, infinity)
+    catch
+        exit:_ when Tries > 1 ->
+            timer:sleep(?REGISTRY_WAIT),
+            registry_call(Request, Tries - 1)
+    end.
+
+%%% ------------------------------------------------------------------
+%%% The store
+%%% ------------------------------------------------------------------
+
+%% @private
+%% @doc Makes the table that keeps the registry's state, in the calling
+%% process (`py_sup', which lives as long as py does), with the pools of
+%% the `pools' setting.
+-spec new_store(py_config:config()) -> ok.
+new_store(Config) ->
+    ?STORE = ets:new(?STORE, [named_table, public, set]),
+    ?CALLS = ets:new(?CALLS, [named_table, public, ordered_set, {write_concurrency, true}]),
+    Pools = maps:from_list([{Name, new_pool(Spec)} || {Name, Spec} <- maps:get(pools, Config, [])]),
+    true = ets:insert(?STORE, {state, #{pools => Pools, restarts => #{}, gone => queue:new()}}),
+    ok.
+
+%% @private
+%% @doc The pools the registry knows (for `py_pools_sup' to start), in
+%% the order of their names.
+-spec stored_pools() -> [{name(), spec()}].
+stored_pools() ->
+    [{state, #{pools := Pools}}] = ets:lookup(?STORE, state),
+    lists:sort([{Name, Spec} || {Name, #{spec := Spec}} <- maps:to_list(Pools)]).
+
+new_pool(Spec) ->
+    #{spec => Spec, members => #{}, sup => undefined, state => running, ran => false}.
+
+%% The callers watched are not kept (their monitors are this process's).
+save(State) ->
+    true = ets:insert(?STORE, {state, maps:remove(callers, State)}),
+    State.
+
+%% A caller died: its calls in flight are off their members' load, and
+%% cancelled on their nodes.
+caller_down(Caller) ->
+    Keys = ets:select(?CALLS, [{{{Caller, '_'}, '_', '_', '_'}, [], [{element, 1, '$_'}]}]),
+    lists:foreach(fun(Key = {_, ReplyTo}) ->
+                          case ets:take(?CALLS, Key) of
+                              [{_, Load, N, Server}] ->
+                                  _ = atomics:sub(Load, 1, N),
+                                  Server ! {'$py_cancel', ReplyTo};
+                              [] ->
+                                  ok
+                          end
+                  end, Keys).
+
+%%% ------------------------------------------------------------------
 %%% gen_server
 %%% ------------------------------------------------------------------
 
 %% @private
-%% @doc Started by `py_sup', with the pools of the `pools' setting (which
-%% `py_pools_sup', started next, starts).
--spec start_link(py_config:config()) -> {ok, pid()} | {error, term()}.
-start_link(Config) ->
-    gen_server:start_link({local, ?MODULE}, ?MODULE, Config, []).
+%% @doc Started by `py_pools_top', before `py_pools_sup'.
+-spec start_link() -> {ok, pid()} | {error, term()}.
+start_link() ->
+    gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
 
-%% State: pools => #{Name => #{spec, members => #{Slot => Entry}}},
-%% restarts => #{{Name, Slot} => N}, gone => queue of nodes remembered.
+%% State: pools => #{Name => #{spec, members => #{Slot => Entry},
+%% sup => {Pid, MRef} | undefined, state => running | given_up,
+%% ran => boolean()}}, restarts => #{{Name, Slot} => N}, gone => queue of
+%% nodes remembered. Kept in the store after every change.
 -record(entry, {node :: node(), server :: pid(), pid :: pid(), mref :: reference(),
                 load :: atomics:atomics_ref(), state = up :: up | down,
                 started :: boolean(),
                 os_pid :: string() | undefined}).
 
 %% @private
--spec init(py_config:config()) -> {ok, map()}.
-init(Config) ->
+%% @doc The state of the store: on a restart, the processes of the pools
+%% and their members are watched again (those that died meanwhile are
+%% seen as dead at once), and published again.
+-spec init([]) -> {ok, map()}.
+init([]) ->
     process_flag(trap_exit, true),
-    Pools = maps:from_list([{Name, #{spec => Spec, members => #{}}}
-                            || {Name, Spec} <- maps:get(pools, Config, [])]),
-    State = #{pools => Pools, restarts => #{}, gone => queue:new()},
+    [{state, Stored = #{pools := Pools0}}] = ets:lookup(?STORE, state),
+    Pools = maps:map(fun(_Name, Pool = #{members := Ms, sup := Sup}) ->
+                             Pool#{members := maps:map(fun(_, E = #entry{pid = Pid}) ->
+                                                               E#entry{mref = erlang:monitor(process, Pid)}
+                                                       end, Ms),
+                                   sup := case Sup of
+                                              {Pid, _} -> {Pid, erlang:monitor(process, Pid)};
+                                              undefined -> undefined
+                                          end}
+                     end, Pools0),
+    Callers = maps:from_list([{Pid, erlang:monitor(process, Pid)}
+                              || Pid <- lists:usort([P || {{P, _}, _, _, _} <- ets:tab2list(?CALLS)])]),
+    State = save(Stored#{pools := Pools, callers => Callers}),
     [publish(Name, State) || Name <- maps:keys(Pools)],
+    publish_nodes(State),
     {ok, State}.
 
 %% @private
@@ -285,28 +436,59 @@ handle_call({add, Name, Spec}, _From, State = #{pools := Pools}) ->
     case Pools of
         #{Name := _} -> {reply, {error, {already_started, Name}}, State};
         #{} ->
-            New = State#{pools := Pools#{Name => #{spec => Spec, members => #{}}}},
+            New = save(State#{pools := Pools#{Name => new_pool(Spec)}}),
             publish(Name, New),
             {reply, ok, New}
     end;
 handle_call({remove, Name}, _From, State = #{pools := Pools}) ->
     case maps:take(Name, Pools) of
-        {#{members := Members}, Rest} ->
+        {#{members := Members, sup := Sup}, Rest} ->
+            _ = case Sup of
+                    {_, SupRef} -> erlang:demonitor(SupRef, [flush]);
+                    undefined -> ok
+                end,
             New0 = maps:fold(fun(Slot, E, S) -> gone(Name, Slot, E, S) end,
                              State#{pools := Rest}, Members),
             _ = persistent_term:erase(?MEMBERS(Name)),
             publish_nodes(New0),
             #{restarts := Restarts} = New0,
-            {reply, ok, New0#{restarts := maps:filter(fun({P, _}, _) -> P =/= Name end, Restarts)}};
+            New = New0#{restarts := maps:filter(fun({P, _}, _) -> P =/= Name end, Restarts)},
+            {reply, true, save(New)};
         error ->
+            {reply, false, State}
+    end;
+handle_call({pool_up, Name, Pid}, _From, State = #{pools := Pools}) ->
+    case Pools of
+        #{Name := Pool = #{sup := Old}} ->
+            _ = case Old of
+                    {_, OldRef} -> erlang:demonitor(OldRef, [flush]);
+                    undefined -> ok
+                end,
+            Up = Pool#{sup := {Pid, erlang:monitor(process, Pid)}, state := running, ran := true},
+            {reply, ok, save(State#{pools := Pools#{Name := Up}})};
+        #{} ->
             {reply, ok, State}
     end;
-handle_call({known, Name}, _From, State = #{pools := Pools}) ->
-    {reply, is_map_key(Name, Pools), State};
+handle_call({pool_failed, Name, Why}, _From, State = #{pools := Pools}) ->
+    case Pools of
+        #{Name := Pool = #{ran := true}} ->
+            ?LOG_ERROR("py: pool ~p could not be started again (~0p); it has given up: "
+                       "calls raise {py_pool_down, ~p} until py:stop_pool/1",
+                       [Name, Why, Name], #{py => pool_given_up}),
+            {reply, again, save(State#{pools := Pools#{Name := Pool#{sup := undefined,
+                                                                   state := given_up}}})};
+        #{} ->
+            {reply, first, State}
+    end;
 handle_call({register, Name, Slot, Node, Server, OsPid, Pid}, _From, State0) ->
     case State0 of
         #{pools := #{Name := #{members := Members, spec := Spec}}} ->
             State1 = case Members of
+                         %% The same process again (its first call's reply
+                         %% was lost with a registry that died).
+                         #{Slot := #entry{pid = Pid, mref = OldRef}} ->
+                             erlang:demonitor(OldRef, [flush]),
+                             decrement_restarts(Name, Slot, State0);
                          #{Slot := Old} -> gone(Name, Slot, Old, State0);
                          #{} -> State0
                      end,
@@ -322,14 +504,14 @@ handle_call({register, Name, Slot, Node, Server, OsPid, Pid}, _From, State0) ->
                                           #{} -> Restarts#{{Name, Slot} => 0}
                                       end},
             publish(Name, New),
-            {reply, ok, New};
+            {reply, ok, save(New)};
         #{} ->
             {reply, ok, State0}
     end;
 handle_call({down, Name, Slot, Pid}, _From, State = #{pools := Pools}) ->
     case Pools of
         #{Name := Pool = #{members := #{Slot := E = #entry{pid = Pid}} = Members}} ->
-            New = State#{pools := Pools#{Name := Pool#{members := Members#{Slot := E#entry{state = down}}}}},
+            New = save(State#{pools := Pools#{Name := Pool#{members := Members#{Slot := E#entry{state = down}}}}}),
             publish(Name, New),
             {reply, ok, New};
         #{} ->
@@ -346,48 +528,93 @@ handle_call({lost, Server}, _From, State = #{pools := Pools}) ->
                               remember_gone(E, Name, St1)
                       end, State, Found),
     [publish(Name, New) || {Name, _} <- Found],
-    {reply, ok, New};
+    {reply, ok, case Found of
+                    [] -> New;
+                    _ -> save(New)
+                end};
 handle_call(info, _From, State = #{pools := Pools, restarts := Restarts}) ->
     Info = [{Name, #{name => Name, kind => nodes,
                      size => maps:get(size, Spec, length(maps:get(nodes, Spec, []))),
+                     state => PoolState,
                      members => [#{id => Slot, node => E#entry.node, os_pid => E#entry.os_pid,
                                    state => E#entry.state,
                                    restarts => maps:get({Name, Slot}, Restarts, 0)}
                                  || {Slot, E} <- lists:sort(maps:to_list(Members))]}}
-            || {Name, #{spec := Spec, members := Members}} <- maps:to_list(Pools)],
+            || {Name, #{spec := Spec, members := Members, state := PoolState}}
+                   <- maps:to_list(Pools)],
     {reply, Info, State};
 handle_call(_Other, _From, State) ->
     {reply, {error, unknown_call}, State}.
 
 %% @private
 -spec handle_cast(term(), map()) -> {noreply, map()}.
+handle_cast({watch, Caller}, State = #{callers := Callers}) ->
+    case Callers of
+        #{Caller := _} -> {noreply, State};
+        #{} -> {noreply, State#{callers := Callers#{Caller => erlang:monitor(process, Caller)}}}
+    end;
 handle_cast(_Msg, State) ->
     {noreply, State}.
 
 %% @private
 -spec handle_info(term(), map()) -> {noreply, map()}.
-handle_info({'DOWN', MRef, process, _Pid, _Reason}, State = #{pools := Pools}) ->
+handle_info({'DOWN', MRef, process, Pid, _Reason}, State = #{callers := Callers})
+  when map_get(Pid, Callers) =:= MRef ->
+    ok = caller_down(Pid),
+    {noreply, State#{callers := maps:remove(Pid, Callers)}};
+handle_info({'DOWN', MRef, process, _Pid, Reason}, State = #{pools := Pools}) ->
     %% A member process died (its node with it): out of the pool at once,
     %% before its supervisor restarts it.
     Found = [{Name, Slot, E} || {Name, #{members := Ms}} <- maps:to_list(Pools),
                                 {Slot, E = #entry{mref = M}} <- maps:to_list(Ms), M =:= MRef],
-    case Found of
-        [{Name, Slot, E}] ->
-            New = gone(Name, Slot, E, State),
+    Sups = [Name || {Name, #{sup := {_, M}}} <- maps:to_list(Pools), M =:= MRef],
+    case {Found, Sups} of
+        {[{Name, Slot, E}], _} ->
+            New = save(gone(Name, Slot, E, State)),
             publish(Name, New),
             {noreply, New};
-        [] ->
+        {[], [Name]} ->
+            %% The pool's supervisor: `shutdown' is its end beyond its
+            %% restart intensity (a transient child of py_pools_sup, not
+            %% started again); killed or crashed, py_pools_sup starts it
+            %% again (and it says so, {@link pool_up/2}).
+            #{Name := Pool} = Pools,
+            PoolState = case Reason of
+                            shutdown ->
+                                ?LOG_ERROR("py: pool ~p has given up (more restarts of its nodes "
+                                           "than its restart intensity allows): calls raise "
+                                           "{py_pool_down, ~p} until py:stop_pool/1",
+                                           [Name, Name], #{py => pool_given_up}),
+                                given_up;
+                            _ ->
+                                running
+                        end,
+            {noreply, save(State#{pools := Pools#{Name := Pool#{sup := undefined,
+                                                                state := PoolState}}})};
+        {[], []} ->
             {noreply, State}
     end;
 handle_info(_Other, State) ->
     {noreply, State}.
 
 %% @private
+%% @doc Stopped with py: nothing is published any more. A registry that
+%% crashed leaves what it published (it is still true: the pools run on)
+%% for the one started in its place.
 -spec terminate(term(), map()) -> ok.
-terminate(_Reason, #{pools := Pools}) ->
+terminate(Reason, #{pools := Pools}) when Reason =:= shutdown; Reason =:= normal ->
     _ = [persistent_term:erase(?MEMBERS(Name)) || Name <- maps:keys(Pools)],
     _ = persistent_term:erase(?NODES),
+    ok;
+terminate(_Reason, _State) ->
     ok.
+
+decrement_restarts(Name, Slot, State = #{restarts := Restarts}) ->
+    case Restarts of
+        #{{Name, Slot} := 0} -> State#{restarts := maps:remove({Name, Slot}, Restarts)};
+        #{{Name, Slot} := N} -> State#{restarts := Restarts#{{Name, Slot} := N - 1}};
+        #{} -> State
+    end.
 
 %% A member leaves its slot (dead, replaced, or its pool stopped): a node
 %% the pool started is remembered as gone, so that a handle of it fails

@@ -3,12 +3,15 @@
 %%% the Erlang functions Python calls, `py_output' logs what Python writes
 %%% outside calls, `py_context' keeps the named contexts), the Python
 %%% nodes (`py_pg', `py_remote', `py_node_server'), the worker pool
-%%% registry, the workers, then the node pools (`py_pools',
-%%% `py_pools_sup').
+%%% registry, the workers, then the node pools (`py_pools_top': their
+%%% registry `py_pools' and `py_pools_sup').
 %%%
 %%% `rest_for_one': if the registry dies, the workers are restarted too and
 %%% register again. The intensity is the `max_restarts' and
 %%% `restart_period' settings, as for the workers.
+%%%
+%%% This process owns the node pools' store (`py_pools:new_store/1'): it
+%%% lives as long as py, so no crash below loses a pool.
 %%% @end
 -module(py_sup).
 -behaviour(supervisor).
@@ -23,6 +26,7 @@ start_link(Config) ->
 init(Config = #{max_restarts := Intensity, restart_period := Period,
                shutdown_timeout := Shutdown}) ->
     Flags = #{strategy => rest_for_one, intensity => Intensity, period => Period},
+    ok = py_pools:new_store(Config),
     %% Services first: worker code may use them from its first call on
     %% (`beam.call' from `init' code; contexts live on workers).
     Children = [#{id => py_callback,
@@ -69,11 +73,8 @@ init(Config = #{max_restarts := Intensity, restart_period := Period,
                   type => supervisor},
                 %% Node pools: the registry, then their nodes. Last: a
                 %% restart of the embedded workers leaves them running.
-                #{id => py_pools,
-                  start => {py_pools, start_link, [Config]},
-                  type => worker},
-                #{id => py_pools_sup,
-                  start => {py_pools_sup, start_link, [Config]},
+                #{id => py_pools_top,
+                  start => {py_pools_top, start_link, [Config]},
                   shutdown => infinity,
                   type => supervisor}],
     {ok, {Flags, Children}}.

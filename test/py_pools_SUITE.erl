@@ -17,6 +17,8 @@
 -export([pool_calls/1, output_to_the_caller/1, pool_errors/1, schedulers/1, handles_route_back/1,
          scatter_and_identical_calls/1, cpu_parallelism/1, segfault_restarts_one_node/1,
          handles_of_a_restarted_node/1, server_gone_restarts_the_node/1, stop_pool_leaves_no_process/1, joined_nodes/1,
+         pools_survive_their_managers/1, beyond_the_restart_intensity/1, caller_dies_mid_call/1,
+         stop_pool_during_calls/1,
          a_venv_per_pool/1, configured_pools_and_stop/1]).
 -export([first_member/2]).
 
@@ -27,7 +29,8 @@ all() ->
     [pool_calls, output_to_the_caller, pool_errors, schedulers, handles_route_back, scatter_and_identical_calls,
      cpu_parallelism, segfault_restarts_one_node, handles_of_a_restarted_node,
      server_gone_restarts_the_node,
-     stop_pool_leaves_no_process, joined_nodes, a_venv_per_pool,
+     stop_pool_leaves_no_process, pools_survive_their_managers, beyond_the_restart_intensity,
+     caller_dies_mid_call, stop_pool_during_calls, joined_nodes, a_venv_per_pool,
      %% Last: it restarts py.
      configured_pools_and_stop].
 
@@ -335,6 +338,166 @@ stop_pool_leaves_no_process(_Config) ->
     [{1, _, OsPid2}] = members(solo),
     ok = py:stop_pool(solo),
     wait_gone([OsPid2]).
+
+%% A pool started at run time survives a crash of any of the processes
+%% that manage the pools: the registry (`py_pools'), the pools'
+%% supervisor (`py_pools_sup', which starts its pools again) and the
+%% pool's own (`py_node_pool', started again with its nodes).
+pools_survive_their_managers(_Config) ->
+    ok = py:start_pool(rt, #{kind => nodes, size => 1, workers => 1}),
+    [{1, Node, OsPid}] = members(rt),
+    H = py:func(builtins, list, [[1, 2]], [], [{pool, rt}, {return, handle}]),
+    %% The registry, killed: the pools run on, untouched.
+    Registry = whereis(py_pools),
+    exit(Registry, kill),
+    ?assert(py_test_util:wait_until(fun() -> is_pid(whereis(py_pools))
+                                                 andalso whereis(py_pools) =/= Registry end, 500)),
+    ?assertEqual([default, duo, rt], [N || #{name := N} <- py:pools()]),
+    ?assertEqual([{1, Node, OsPid}], members(rt)),
+    #{state := running, members := [#{restarts := 0, state := up}]} = pool(rt),
+    ?assertEqual(list_to_integer(OsPid), os_pid_in(rt, [])),
+    ?assertEqual(2, py:len(H)),
+    %% It watches the nodes again: one that dies is replaced.
+    _ = os:cmd("kill -9 " ++ OsPid),
+    wait_restarted(rt, 1, Node),
+    wait_gone([OsPid]),
+    [{1, Node2, OsPid2}] = members(rt),
+    {py_node_restarted, Node} = error_of(fun() -> py:len(H) end),
+    ?assertEqual(list_to_integer(OsPid2), os_pid_in(rt, [])),
+    %% The pool's supervisor, killed: started again, with new nodes.
+    [NodePool] = [P || {rt, P, _, _} <- supervisor:which_children(py_pools_sup)],
+    exit(NodePool, kill),
+    wait_restarted(rt, 1, Node2),
+    wait_gone([OsPid2]),
+    [{1, Node3, OsPid3}] = members(rt),
+    ?assertEqual(list_to_integer(OsPid3), os_pid_in(rt, [])),
+    %% The pools' supervisor, killed: every pool is started again, those
+    %% of run time too.
+    [{1, DuoNode, DuoPid}, {2, _, DuoPid2}] = members(duo),
+    exit(whereis(py_pools_sup), kill),
+    wait_restarted(rt, 1, Node3),
+    wait_restarted(duo, 1, DuoNode),
+    wait_gone([OsPid3, DuoPid, DuoPid2]),
+    ?assert(py_test_util:wait_until(fun() -> length(members(duo)) =:= 2 end, 500)),
+    ?assertEqual([default, duo, rt], [N || #{name := N} <- py:pools()]),
+    [{1, _, OsPid4}] = members(rt),
+    ?assertEqual(list_to_integer(OsPid4), os_pid_in(rt, [])),
+    ?assertEqual(3, py:func(operator, add, [1, 2], [], [{pool, duo}])),
+    %% The registry again, then stop_pool: the pool stops, no node left.
+    exit(whereis(py_pools), kill),
+    ?assert(py_test_util:wait_until(fun() -> is_pid(whereis(py_pools)) end, 500)),
+    ok = py:stop_pool(rt),
+    wait_gone([OsPid4]),
+    {py_no_pool, rt} = error_of(fun() -> os_pid_in(rt, []) end),
+    ?assertEqual([default, duo], [N || #{name := N} <- py:pools()]),
+    ?assertEqual([duo], [Id || {Id, _, _, _} <- supervisor:which_children(py_pools_sup)]),
+    %% The embedded workers were not touched.
+    ?assertEqual(3, py:func(operator, add, [1, 2])).
+
+%% Nodes that die more often than the pool's restart intensity allows:
+%% the pool gives up (it does not take py_pools_sup, and py, down). It
+%% stays listed, calls fail clearly, no node is left, py:stop_pool/1
+%% removes it and the name can be started again.
+beyond_the_restart_intensity(_Config) ->
+    Spec = #{kind => nodes, size => 1, workers => 1, max_restarts => 1, restart_period => 3600},
+    ok = py:start_pool(frail, Spec),
+    PoolsSup = whereis(py_pools_sup),
+    [{1, Node1, OsPid1}] = members(frail),
+    _ = os:cmd("kill -9 " ++ OsPid1),
+    %% One restart: within the intensity.
+    wait_restarted(frail, 1, Node1),
+    [{1, _, OsPid2}] = members(frail),
+    ?assertEqual(list_to_integer(OsPid2), os_pid_in(frail, [])),
+    %% The second: beyond.
+    _ = os:cmd("kill -9 " ++ OsPid2),
+    ?assert(py_test_util:wait_until(fun() -> maps:get(state, pool(frail)) =:= given_up end, 500)),
+    wait_gone([OsPid1, OsPid2]),
+    #{state := given_up, members := []} = pool(frail),
+    {py_pool_down, frail} = error_of(fun() -> os_pid_in(frail, []) end),
+    {py_pool_down, frail} = error_of(fun() -> py:scatter(operator, add, [[1, 2]], [{pool, frail}]) end),
+    %% Nothing else moved.
+    ?assertEqual(PoolsSup, whereis(py_pools_sup)),
+    ?assertEqual(3, py:func(operator, add, [1, 2], [], [{pool, duo}])),
+    ok = py:stop_pool(frail),
+    ?assertEqual([default, duo], [N || #{name := N} <- py:pools()]),
+    {error, {no_pool, frail}} = py:stop_pool(frail),
+    ok = py:start_pool(frail, Spec),
+    #{state := running} = pool(frail),
+    [{1, _, OsPid3}] = members(frail),
+    ?assertEqual(list_to_integer(OsPid3), os_pid_in(frail, [])),
+    ok = py:stop_pool(frail),
+    wait_gone([OsPid3]).
+
+%% A caller killed while its call runs on a node: the node interrupts
+%% the call (its worker is free again, not restarted as stuck), the
+%% node's load as the scheduler sees it goes back to zero, and the pool
+%% serves on. A scatter's caller: its load goes back to zero too.
+caller_dies_mid_call(_Config) ->
+    Nodes = [N || {_, N, _} <- members(duo)],
+    Loads = fun() -> {Members, _, _} = py_pools:members(duo),
+                     [py_pool:queue_len(M) || M <- tuple_to_list(Members)] end,
+    Workers = fun() -> lists:append([erpc:call(N, py, workers, []) || N <- Nodes]) end,
+    Busy = fun() -> length([W || #{state := busy} = W <- Workers()]) end,
+    Restarts = [R || #{restarts := R} <- Workers()],
+    %% Python code that runs until interrupted.
+    Forever = <<"next(x for x in iter(int, 1) if x)">>,
+    Caller = spawn(fun() -> py:eval(Forever, #{}, [{pool, duo}, {worker, 1}]) end),
+    ?assert(py_test_util:wait_until(fun() -> Loads() =:= [1, 0] end, 500)),
+    ?assert(py_test_util:wait_until(fun() -> Busy() =:= 1 end, 500)),
+    exit(Caller, kill),
+    ?assert(py_test_util:wait_until(fun() -> Loads() =:= [0, 0] end, 500)),
+    ?assert(py_test_util:wait_until(fun() -> Busy() =:= 0 end, 500)),
+    ?assertEqual(Restarts, [R || #{restarts := R} <- Workers()]),
+    ?assertEqual(3, py:func(operator, add, [1, 2], [], [{pool, duo}, {worker, 1}])),
+    %% A scatter's caller (its items already running end on their own).
+    Scatterer = spawn(fun() -> py:scatter(time, sleep, [[2], [2]], [{pool, duo}]) end),
+    ?assert(py_test_util:wait_until(fun() -> lists:sum(Loads()) =:= 2 end, 500)),
+    exit(Scatterer, kill),
+    ?assert(py_test_util:wait_until(fun() -> Loads() =:= [0, 0] end, 500)),
+    ?assert(py_test_util:wait_until(fun() -> Busy() =:= 0 end, 500)),
+    ?assertEqual(3, py:func(operator, add, [1, 2], [], [{pool, duo}])).
+
+%% py:stop_pool/1 while many calls run and more come: every caller gets
+%% an answer, a value or a clear error, never a hang.
+stop_pool_during_calls(_Config) ->
+    ok = py:start_pool(busy, #{kind => nodes, size => 2, workers => 2}),
+    Pids = [P || {_, _, P} <- members(busy)],
+    Self = self(),
+    %% Calls that ran on a node: py_nodedown; those made or sent later:
+    %% py_no_pool.
+    Clear = fun({py_nodedown, _}) -> true;
+               ({py_no_pool, busy}) -> true;
+               (_) -> false
+            end,
+    Slow = [spawn_link(fun() -> Self ! {self(), catch py:func(time, sleep, [30], [], [{pool, busy}])} end)
+            || _ <- lists:seq(1, 6)],
+    Loop = fun Loop(N) ->
+                   case catch py:func(operator, add, [N, 1], [], [{pool, busy}]) of
+                       M when M =:= N + 1 -> Loop(M);
+                       Other -> Other
+                   end
+           end,
+    Fast = [spawn_link(fun() -> Self ! {self(), Loop(0)} end) || _ <- lists:seq(1, 4)],
+    Scatter = spawn_link(fun() -> Self ! {self(), py:scatter(time, sleep, lists:duplicate(20, [30]),
+                                                             [{pool, busy}])} end),
+    timer:sleep(500),
+    ok = py:stop_pool(busy),
+    [receive {P, {'EXIT', {Why, _}}} -> ?assertMatch({py_nodedown, _}, Why)
+     after 10000 -> ct:fail({no_answer, P})
+     end || P <- Slow],
+    [receive {P, {'EXIT', {Why, _}}} -> ?assert(Clear(Why))
+     after 10000 -> ct:fail({no_answer, P})
+     end || P <- Fast],
+    receive
+        {Scatter, Results} ->
+            ?assertEqual(20, length(Results)),
+            ?assert(lists:all(fun({error, Why}) -> Clear(Why); (_) -> false end, Results)),
+            %% Its batches running on the nodes failed at once.
+            ?assert(lists:any(fun(R) -> element(1, element(2, R)) =:= py_nodedown end, Results))
+    after 10000 -> ct:fail({no_answer, scatter})
+    end,
+    wait_gone(Pids),
+    ?assertEqual([default, duo], [N || #{name := N} <- py:pools()]).
 
 %% Nodes of other machines: here, nodes started by hand (py:start_node)
 %% join a pool by name.
