@@ -336,9 +336,15 @@ registry_call(Request, Tries) ->
     try
         gen_server:call(?MODULE, Request, infinity)
     catch
-        exit:_ when Tries > 1 ->
-            timer:sleep(?REGISTRY_WAIT),
-            registry_call(Request, Tries - 1)
+        exit:Why ->
+            %% Its supervisor alive: it comes back. Else py is not running.
+            case Tries > 1 andalso is_pid(whereis(py_pools_top)) of
+                true ->
+                    timer:sleep(?REGISTRY_WAIT),
+                    registry_call(Request, Tries - 1);
+                false ->
+                    exit(Why)
+            end
     end.
 
 %%% ------------------------------------------------------------------
@@ -351,6 +357,8 @@ registry_call(Request, Tries) ->
 %% the `pools' setting.
 -spec new_store(py_config:config()) -> ok.
 new_store(Config) ->
+    %% The tables of a py that just stopped go with their owner's exit.
+    _ = wait_tables_gone([?STORE, ?CALLS], 100),
     ?STORE = ets:new(?STORE, [named_table, public, set]),
     ?CALLS = ets:new(?CALLS, [named_table, public, ordered_set, {write_concurrency, true}]),
     Pools = maps:from_list([{Name, new_pool(Spec)} || {Name, Spec} <- maps:get(pools, Config, [])]),
@@ -364,6 +372,13 @@ new_store(Config) ->
 stored_pools() ->
     [{state, #{pools := Pools}}] = ets:lookup(?STORE, state),
     lists:sort([{Name, Spec} || {Name, #{spec := Spec}} <- maps:to_list(Pools)]).
+
+wait_tables_gone(Tables, Tries) ->
+    case [T || T <- Tables, ets:whereis(T) =/= undefined] of
+        [] -> ok;
+        _ when Tries =< 1 -> ok;
+        _ -> timer:sleep(10), wait_tables_gone(Tables, Tries - 1)
+    end.
 
 new_pool(Spec) ->
     #{spec => Spec, members => #{}, sup => undefined, state => running, ran => false}.
