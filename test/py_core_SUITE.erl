@@ -7,7 +7,7 @@
 -include_lib("stdlib/include/assert.hrl").
 
 -export([suite/0, all/0, init_per_suite/1, end_per_suite/1]).
--export([python_exception/1, exception_in_nested_code/1, module_qualified_exception/1,
+-export([python_exception/1, concurrent_first_import/1, exception_in_nested_code/1, module_qualified_exception/1,
          unresolvable_names/1,
          improper_list/1, funs_ports_bitstrings/1, unhashable_key/1, too_deep_argument/1,
          too_deep_result/1, cyclic_result/1, bad_kwargs/1,
@@ -25,7 +25,7 @@ suite() ->
 
 all() ->
     [python_exception, exception_in_nested_code, module_qualified_exception,
-     unresolvable_names,
+     unresolvable_names, concurrent_first_import,
      improper_list, funs_ports_bitstrings, unhashable_key, too_deep_argument,
      too_deep_result, cyclic_result, bad_kwargs,
      timeout_interrupts_running_code, timeout_of_queued_call,
@@ -75,6 +75,23 @@ unresolvable_names(_Config) ->
     ?assertNotEqual(nomatch, binary:match(Msg, <<"'math' has no attribute 'no_such_function'">>)),
     {python, 'AttributeError', Msg2, _} = error_of(fun() -> py:const('os.path.nope.deeper') end),
     ?assertNotEqual(nomatch, binary:match(Msg2, <<"'os.path' has no attribute 'nope'">>)).
+
+%% Many processes call a function of a module none has imported yet, whose
+%% import takes a while (it defines the function last): each waits for the
+%% import to finish (none sees the module half made, in sys.modules before
+%% its code has run).
+concurrent_first_import(Config) ->
+    Dir = ?config(priv_dir, Config),
+    Name = "py_slow_import_" ++ integer_to_list(erlang:unique_integer([positive])),
+    ok = file:write_file(filename:join(Dir, Name ++ ".py"),
+                         <<"import time\ntime.sleep(0.3)\ndef f(x):\n    return x * 2\n">>),
+    py:func(sys, 'path.insert', [0, list_to_binary(Dir)]),
+    Self = self(),
+    Module = list_to_atom(Name),
+    Pids = [spawn(fun() -> Self ! {self(), catch py:func(Module, f, [N])} end)
+            || N <- lists:seq(1, 8)],
+    Results = [receive {P, R} -> R after 10000 -> timeout end || P <- Pids],
+    ?assertEqual([N * 2 || N <- lists:seq(1, 8)], Results).
 
 %%% Bad input ---------------------------------------------------------
 

@@ -71,7 +71,9 @@ fn import_longest_prefix<'py>(
     for n in (1..=parts.len()).rev() {
         let prefix = parts[..n].join(".");
         if let Some(m) = modules.get_item(&prefix)? {
-            if m.is_instance_of::<PyModule>() {
+            // A module that another thread is still importing is in
+            // sys.modules, half made: `import` (below) waits for it.
+            if m.is_instance_of::<PyModule>() && !is_initializing(&m) {
                 return Ok((m, n));
             }
         }
@@ -88,6 +90,16 @@ fn import_longest_prefix<'py>(
         "No module named '{}'",
         parts[0]
     )))
+}
+
+/// True while `module`'s import runs (`__spec__._initializing`, as
+/// CPython's own import checks).
+fn is_initializing(module: &Bound<'_, PyAny>) -> bool {
+    module
+        .getattr("__spec__")
+        .and_then(|spec| spec.getattr("_initializing"))
+        .and_then(|flag| flag.is_truthy())
+        .unwrap_or(false)
 }
 
 /// True when `e` says that `prefix` itself (or one of its parents) does not
