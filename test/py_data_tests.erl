@@ -25,8 +25,10 @@ data_test_() ->
        {"the binary outlives its Erlang owner while Python holds a view", fun buffer_outlives_erlang/0},
        {"the binary is let go when Python drops the last view", fun buffer_released/0},
        {"bad buffer markers", fun bad_buffers/0},
-       {"numpy scalars come back as numbers", fun numpy_scalars/0},
-       {"numpy arrays over binaries and back", fun numpy_arrays/0}]}}.
+       %% The first numpy import can take more than eunit's 5 s per test
+       %% on a loaded machine (seen once).
+       {"numpy scalars come back as numbers", {timeout, 120, fun numpy_scalars/0}},
+       {"numpy arrays over binaries and back", {timeout, 120, fun numpy_arrays/0}}]}}.
 
 pairs(N) ->
     [{integer_to_binary(I), I} || I <- lists:seq(1, N)].
