@@ -29,13 +29,20 @@ main() ->
     big_binary(),
     big_map(),
     numpy_round_trip(),
-    Events = stop_long_schedule_monitor(Monitor),
+    {Events, GCs} = stop_long_schedule_monitor(Monitor),
     py_bench_state:run(),
-    AtNif = [E || {_, _, In, Out} = E <- Events, at_nif(In) orelse at_nif(Out)],
+    AtNif = [E || {_, _, In, Out, _} = E <- Events, at_nif(In) orelse at_nif(Out)],
+    %% A process scheduled out at a dirty NIF may have spent its time in a
+    %% garbage collection before the call (of a large reply it had just
+    %% received): long_gc events of that process in the same moment tell.
+    WithGC = [E || {Who, _, _, _, At} = E <- AtNif,
+                   lists:any(fun({P, GcAt}) -> P =:= Who andalso abs(GcAt - At) < 20 end, GCs)],
     io:format("long_schedule events (>1 ms) during the run: ~b, scheduled in or out at a py_nif "
-              "function: ~b~n", [length(Events), length(AtNif)]),
+              "function: ~b (~b of these with a garbage collection of over 1 ms of that process "
+              "at that moment); long_gc events: ~b~n",
+              [length(Events), length(AtNif), length(WithGC), length(GCs)]),
     [io:format("  long_schedule ~b ms in ~p, out ~p (~p)~n", [T, In, Out, Who])
-     || {Who, T, In, Out} <- Events],
+     || {Who, T, In, Out, _} <- Events],
     normal_scheduler_nifs(),
     py_bench_call:run(),
     parallel_and_distributed(),
@@ -205,19 +212,23 @@ percentiles(Times) ->
 start_long_schedule_monitor() ->
     Parent = self(),
     Pid = spawn(fun() ->
-                        erlang:system_monitor(self(), [{long_schedule, 1}]),
+                        erlang:system_monitor(self(), [{long_schedule, 1}, {long_gc, 1}]),
                         Parent ! {self(), ready},
-                        count_events([])
+                        count_events([], [])
                 end),
     receive {Pid, ready} -> Pid end.
 
-count_events(Events) ->
+%% long_schedule events, and long_gc ones (`{Pid, Ms}': when, in ms).
+count_events(Events, GCs) ->
     receive
         {monitor, Who, long_schedule, Info} ->
             Where = {Who, proplists:get_value(timeout, Info),
-                     proplists:get_value(in, Info), proplists:get_value(out, Info)},
-            count_events([Where | Events]);
-        {stop, From} -> From ! {self(), lists:reverse(Events)}
+                     proplists:get_value(in, Info), proplists:get_value(out, Info),
+                     erlang:monotonic_time(millisecond)},
+            count_events([Where | Events], GCs);
+        {monitor, Who, long_gc, _Info} ->
+            count_events(Events, [{Who, erlang:monotonic_time(millisecond)} | GCs]);
+        {stop, From} -> From ! {self(), {lists:reverse(Events), GCs}}
     end.
 
 stop_long_schedule_monitor(Pid) ->
