@@ -36,9 +36,9 @@ use crate::term_budget::{within_budget, CELL_BUDGET};
 /// must return within a millisecond; this stays far below, and below the
 /// busy wait of an idle BEAM scheduler (which would spin anyway).
 const SPIN_WAIT: Duration = Duration::from_micros(10);
-/// Polls between clock reads and yields. The yield lets the worker run
-/// when it shares the caller's core.
-const YIELD_EVERY: u32 = 16;
+/// Polls between clock reads (a caller that shares its core with the
+/// worker yields, and reads the clock, at every poll).
+const CLOCK_EVERY: u32 = 16;
 
 const WAITING: u8 = 0;
 const FILLED: u8 = 1;
@@ -122,9 +122,10 @@ impl Handoff {
     /// Caller side, on a scheduler thread: waits up to `SPIN_WAIT` for the
     /// reply. `spinner` is the core of the worker that was spinning when
     /// the job was pushed (-1: unknown); with none (the reply is tens of
-    /// microseconds away), or when other calls were in flight (see
-    /// `IN_FLIGHT`), the caller passes `None` and this gives up at once. On the spinner's own core
-    /// it yields at every poll (the worker can only run when it does).
+    /// microseconds away), this gives up at once. (With other calls in
+    /// flight, see `IN_FLIGHT`, the job has no handoff at all.)
+    /// On the spinner's own core it yields at every poll (the worker can
+    /// only run when it does), and never elsewhere.
     pub fn wait<'a>(&self, env: Env<'a>, spinner: Option<i32>) -> Waited<'a> {
         if let Some(spinner_cpu) = spinner {
             let shares_core = spinner_cpu >= 0 && spinner_cpu == queue::current_cpu();
@@ -137,12 +138,17 @@ impl Handoff {
                     _ => {}
                 }
                 n = n.wrapping_add(1);
-                if shares_core || n.is_multiple_of(YIELD_EVERY) {
+                if shares_core || n.is_multiple_of(CLOCK_EVERY) {
                     if start.elapsed() > SPIN_WAIT {
                         break;
                     }
+                }
+                if shares_core {
+                    // The worker can only run if this thread lets it.
                     std::thread::yield_now();
                 } else {
+                    // Never yield otherwise: on a busy machine a yield can
+                    // give this scheduler's core away for milliseconds.
                     std::hint::spin_loop();
                 }
             }

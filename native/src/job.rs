@@ -72,15 +72,20 @@ impl Job {
         })
     }
 
-    /// The same job, its reply to be handed to a caller that waits in its
-    /// NIF (see `handoff`), the caller's side of the handoff, and whether
-    /// no other such job is in flight.
-    pub fn with_handoff(mut self: Box<Self>) -> (Box<Job>, Arc<Handoff>, bool) {
-        let handoff = Arc::new(Handoff::default());
+    /// The same job, counted among the jobs of callers that may wait in
+    /// their NIF (see `handoff`), and whether no other one is in flight.
+    pub fn counted(mut self: Box<Self>) -> (Box<Job>, bool) {
         let (in_flight, alone) = InFlight::enter();
-        self.handoff = Some(handoff.clone());
         self._in_flight = Some(in_flight);
-        (self, handoff, alone)
+        (self, alone)
+    }
+
+    /// The same job, its reply to be handed to a caller that waits in its
+    /// NIF, and the caller's side of the handoff.
+    pub fn with_handoff(mut self: Box<Self>) -> (Box<Job>, Arc<Handoff>) {
+        let handoff = Arc::new(Handoff::default());
+        self.handoff = Some(handoff.clone());
+        (self, handoff)
     }
 }
 

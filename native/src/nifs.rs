@@ -115,13 +115,24 @@ fn submit_wait<'a>(env: Env<'a>, reference: Term<'a>, request: Term<'a>) -> Term
     if !within_budget(&[reference, request], CELL_BUDGET) {
         return atoms::big().encode(env);
     }
-    let (job, handoff, alone) = Job::new(env.pid(), reference, request, false).with_handoff();
+    let (job, alone) = Job::new(env.pid(), reference, request, false).counted();
+    if !alone {
+        // Other calls in flight: the reply comes as a message.
+        return match queue::shared().push(job) {
+            Ok(()) => atoms::ok().encode(env),
+            Err(job) => {
+                job.recycle();
+                atoms::stopped().encode(env)
+            }
+        };
+    }
+    let (job, handoff) = job.with_handoff();
     match queue::shared().push_seeing_spinner(job) {
         Err(job) => {
             job.recycle();
             atoms::stopped().encode(env)
         }
-        Ok(spinner) => match handoff.wait(env, spinner.filter(|_| alone)) {
+        Ok(spinner) => match handoff.wait(env, spinner) {
             Waited::Reply(message) => message,
             Waited::Message => atoms::ok().encode(env),
         },
