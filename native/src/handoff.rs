@@ -138,10 +138,8 @@ impl Handoff {
                     _ => {}
                 }
                 n = n.wrapping_add(1);
-                if shares_core || n.is_multiple_of(CLOCK_EVERY) {
-                    if start.elapsed() > SPIN_WAIT {
-                        break;
-                    }
+                if (shares_core || n.is_multiple_of(CLOCK_EVERY)) && start.elapsed() > SPIN_WAIT {
+                    break;
                 }
                 if shares_core {
                     // The worker can only run if this thread lets it.
