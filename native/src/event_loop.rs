@@ -115,8 +115,9 @@ impl LoopShared {
         Ok(())
     }
 
-    /// At most one pending `write` at a time: the loop clears the flag
-    /// before it reads the inbox, so nothing pushed after that is missed.
+    /// At most one pending `write` at a time: the loop reads the eventfd,
+    /// then clears the flag, then drains the channel (see
+    /// `LoopInbox::take`), so nothing pushed is missed.
     fn wake(&self) {
         if !self.wake_pending.swap(true, Ordering::SeqCst) {
             let one: u64 = 1;
@@ -594,13 +595,20 @@ impl LoopInbox {
     /// (stop).
     fn take<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let s = &self.shared;
-        s.wake_pending.store(false, Ordering::SeqCst);
+        // The eventfd is read *before* the flag is cleared: cleared first,
+        // a push between the two would write, see its write consumed by
+        // this read, and leave the flag set with nothing to read: no push
+        // would ever wake the loop again (seen as lost cancellations).
+        // In this order, a push that still saw the flag set sent its event
+        // before the flag is cleared (it is in the channel drained below),
+        // and one that sees it cleared writes a wake-up that stays.
         let mut buf: u64 = 0;
         // SAFETY: reads 8 bytes into a valid u64 from our own non-blocking
         // eventfd (EAGAIN when nothing was written: ignored).
         unsafe {
             libc::read(s.efd, (&mut buf as *mut u64).cast(), 8);
         }
+        s.wake_pending.store(false, Ordering::SeqCst);
         let out = PyList::empty(py);
         while let Ok(event) = s.rx.try_recv() {
             let item = match event {
