@@ -7,7 +7,9 @@
 %%% of `Caller' (the process whose Python call made it, or `undefined'), and
 %%% answers through the NIF. If
 %%% that process dies without answering, the slot is garbage collected and
-%%% the Python side gets an error instead of waiting for ever.
+%%% the Python side gets an error instead of waiting for ever. A coroutine
+%%% that gives up on its `beam.async_call' sends `{py_cancel_call, Pid}'
+%%% (from the NIF): the process running the function is killed.
 %%% @end
 -module(py_callback).
 -behaviour(gen_server).
@@ -39,6 +41,11 @@ handle_info({py_call, Slot, Module, Function, Args, Caller}, State) ->
                       run(Slot, Module, Function, Args)
               end),
     {noreply, State};
+handle_info({py_cancel_call, Pid}, State) when is_pid(Pid) ->
+    %% The coroutine that awaited this process's `beam.async_call' gave
+    %% up (cancelled, or the call's timeout): the function is stopped.
+    exit(Pid, kill),
+    {noreply, State};
 handle_info(_Other, State) ->
     {noreply, State}.
 
@@ -54,7 +61,13 @@ group_leader_of(_) ->
     group_leader().
 
 run(Slot, Module, Function, Args) ->
-    ok = py_nif:callback_watch(Slot),
+    case py_nif:callback_watch(Slot) of
+        ok -> run_watched(Slot, Module, Function, Args);
+        %% The coroutine gave up on the call before it started.
+        cancelled -> ok
+    end.
+
+run_watched(Slot, Module, Function, Args) ->
     %% What Python sees: the function's result, or how it failed (as
     %% apply/3 would fail, for a name that is not allowed or not there).
     Result = case resolve(Module, Function, py_config:get(callbacks)) of

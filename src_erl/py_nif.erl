@@ -128,8 +128,10 @@ shared_queue_len() -> ?NOT_LOADED.
 callback_reply(_Slot, _Result) -> ?NOT_LOADED.
 
 %% @doc The calling process will answer `Slot'; if it dies first, the
-%% waiting Python code gets an error at once.
--spec callback_watch(reference()) -> ok.
+%% waiting Python code gets an error at once. `cancelled' when that code
+%% gave up already (a cancelled `beam.async_call'): the function must not
+%% run then.
+-spec callback_watch(reference()) -> ok | cancelled.
 callback_watch(_Slot) -> ?NOT_LOADED.
 
 -spec callback_reply_dirty(reference(), {ok, term()} | {error, {atom(), term()}}) -> boolean().

@@ -11,7 +11,7 @@
          workers_free_while_awaiting/1, ten_thousand_sleeps/1, tcp_round_trips/1,
          timeout_cancels/1, caller_killed_cancels/1, blocking_coroutine/1,
          self_is_the_caller/1, async_call/1, async_call_does_not_block/1,
-         async_call_errors/1, contexts/1, async_generator_stream/1,
+         async_call_errors/1, async_call_stopped/1, async_call_stopped_many/1, contexts/1, async_generator_stream/1,
          async_generator_window/1, async_generator_closed_early/1,
          async_generator_fold_iter/1, stop_with_pending/1, stop_with_stubborn_and_stuck/1,
          killed_callers/1, killed_callers_after_abandon/1, unconvertible_result/1,
@@ -31,7 +31,7 @@ groups() ->
                      ten_thousand_sleeps, tcp_round_trips, contexts, unconvertible_result]},
      {cancellation, [], [timeout_cancels, caller_killed_cancels, killed_callers, blocking_coroutine]},
      {erlang, [], [self_is_the_caller, async_call, async_call_does_not_block,
-                   async_call_errors]},
+                   async_call_errors, async_call_stopped, async_call_stopped_many]},
      {streams, [], [async_generator_stream, async_generator_window,
                     async_generator_closed_early, async_generator_fold_iter]}].
 
@@ -284,6 +284,69 @@ async_call_errors(_Config) ->
     ?assertMatch(<<"TimeoutError", _/binary>>, Timeout),
     Died = py:func(?H, call_message, [py_test_erl, kill_self, []]),
     ?assertNotEqual(nomatch, binary:match(Died, <<"died without replying">>)).
+
+%% The Erlang process running a beam.async_call is stopped when the
+%% coroutine gives up on it: its caller timed out, its caller died, the
+%% async_call's own timeout.
+async_call_stopped(_Config) ->
+    Self = self(),
+    ?assertEqual({py_timeout, 300},
+                 py_test_util:error_of(fun() ->
+                                               py:func(?H, call_and_wait, [Self], [],
+                                                       [{timeout, 300}])
+                                       end)),
+    runner_stopped(),
+    Caller = spawn(fun() -> py:func(?H, call_and_wait, [Self]) end),
+    R2 = runner_stopped(fun() -> exit(Caller, kill) end),
+    ?assertNotEqual(Caller, R2),
+    Msg = py:func(?H, call_message, [py_test_erl, report_and_wait, [Self], 0.2]),
+    ?assertMatch(<<"TimeoutError", _/binary>>, Msg),
+    runner_stopped(),
+    ?assertEqual(0, pending_soon()).
+
+runner_stopped() ->
+    runner_stopped(fun() -> ok end).
+
+%% The runner that reports next is killed once Cancel has run.
+runner_stopped(Cancel) ->
+    Runner = receive {async_runner, P} -> P after 5000 -> ct:fail(no_runner) end,
+    Mon = monitor(process, Runner),
+    Cancel(),
+    %% (noproc: gone already; it never returns of itself.)
+    receive {'DOWN', Mon, process, Runner, Why} -> ?assert(lists:member(Why, [killed, noproc])), Runner
+    after 5000 -> ct:fail({runner_still_running, Runner, process_info(Runner, current_function)})
+    end.
+
+%% 300 callers killed or timing out while (or before) their coroutines'
+%% async_calls run, and 300 async_calls cancelled at once by their
+%% coroutine: none of the functions is left running, and none starts
+%% after its coroutine gave up.
+async_call_stopped_many(_Config) ->
+    Self = self(),
+    N = 300,
+    Callers = [spawn(fun() ->
+                             Opts = case I rem 2 of 0 -> [{timeout, I rem 7 + 1}]; 1 -> [] end,
+                             catch py:func(?H, call_and_wait, [Self], [], Opts)
+                     end) || I <- lists:seq(1, N)],
+    [begin timer:sleep(I rem 3), exit(C, kill) end
+     || {I, C} <- lists:zip(lists:seq(1, N), Callers)],
+    ?assertEqual(0, pending_soon()),
+    %% And 300 cancelled by the coroutine itself as soon as they are sent.
+    ?assertEqual(N, py:func(?H, cancel_at_once, [Self, N])),
+    %% py_callback has handled every call and stop request sent so far.
+    _ = sys:get_state(py_callback),
+    Running = fun() -> [P || P <- processes(),
+                             process_info(P, current_function) =:=
+                                 {current_function, {py_test_erl, report_and_wait, 1}}]
+              end,
+    true = py_test_util:wait_until(fun() -> Running() =:= [] end, 250),
+    Reported = flush_runners([]),
+    ?assertEqual([], [P || P <- Reported, is_process_alive(P)]),
+    ct:pal("~b of ~b functions had started before their coroutine gave up",
+           [length(Reported), 2 * N]).
+
+flush_runners(Acc) ->
+    receive {async_runner, P} -> flush_runners([P | Acc]) after 0 -> Acc end.
 
 %%% Async generators -------------------------------------------------------
 

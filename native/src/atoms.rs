@@ -43,6 +43,7 @@ rustler::atoms! {
     py_loop_stopped,
     closed,
     py_callback,
+    py_cancel_call,
     main_module = "__main__",
     cancelled,
     replied,

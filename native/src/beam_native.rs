@@ -11,7 +11,7 @@
 //!   request, answered through the event loop's inbox.
 //! * `self_pid()`: the Erlang process whose call the current worker runs.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
@@ -42,6 +42,61 @@ enum ReplyTo {
 /// process dies without answering, the waiting side gets an error at once.
 pub struct CallbackRes {
     reply: Mutex<Option<ReplyTo>>,
+    /// The process running the function, once it watches the slot; and
+    /// whether the waiting side gave up (`beam.async_call` cancelled).
+    runner: Arc<Runner>,
+}
+
+/// Who runs the function of a call into Erlang, for the waiting side to
+/// stop it when it gives up (see [`Runner::cancel`]).
+#[derive(Default)]
+pub struct Runner {
+    state: Mutex<RunnerState>,
+}
+
+#[derive(Default)]
+struct RunnerState {
+    pid: Option<LocalPid>,
+    cancelled: bool,
+}
+
+impl Runner {
+    /// The waiting side gives up: the process running the function is
+    /// stopped (`py_callback` exits it, reason `kill`); one that has not
+    /// started the function yet will not start it (see
+    /// [`CallbackRes::watch`]). Any thread; no GIL needed.
+    pub fn cancel(&self) {
+        let pid = {
+            let mut state = sync::lock(&self.state);
+            if state.cancelled {
+                return;
+            }
+            state.cancelled = true;
+            state.pid
+        };
+        if let Some(pid) = pid {
+            let env = OwnedEnv::new();
+            if let Some(server) = whereis(&env, atoms::py_callback()) {
+                let msg = env.run(|e| env.save((atoms::py_cancel_call(), pid).encode(e)));
+                send_from_thread(&env, &server, msg);
+            }
+        }
+    }
+}
+
+/// The pid registered as `name`, looked up from a thread ERTS did not
+/// make (or any thread: a NULL environment).
+fn whereis(env: &OwnedEnv, name: Atom) -> Option<LocalPid> {
+    env.run(|_| {
+        let mut pid = std::mem::MaybeUninit::uninit();
+        // SAFETY: a NULL env is what non-ERTS threads pass; `pid` is
+        // written on success only.
+        let found = unsafe {
+            rustler::sys::enif_whereis_pid(std::ptr::null_mut(), name.as_c_arg(), pid.as_mut_ptr())
+        };
+        // SAFETY: initialised by the successful call above.
+        (found != 0).then(|| LocalPid::from_c_arg(unsafe { pid.assume_init() }))
+    })
 }
 
 #[rustler::resource_impl]
@@ -65,7 +120,25 @@ impl CallbackRes {
     pub fn to_loop(reply: LoopReply) -> CallbackRes {
         CallbackRes {
             reply: Mutex::new(Some(ReplyTo::Loop(reply))),
+            runner: Arc::default(),
         }
+    }
+
+    /// Who runs the function: the waiting side's handle to stop it.
+    pub fn runner(&self) -> Arc<Runner> {
+        self.runner.clone()
+    }
+
+    /// `pid` is about to run the function: false when the waiting side
+    /// gave up already (then it must not run it). Otherwise a later
+    /// [`Runner::cancel`] stops `pid`.
+    pub fn watch(&self, pid: LocalPid) -> bool {
+        let mut state = sync::lock(&self.runner.state);
+        if state.cancelled {
+            return false;
+        }
+        state.pid = Some(pid);
+        true
     }
 
     fn take(&self) -> Option<ReplyTo> {
@@ -171,6 +244,7 @@ fn call(
     let (tx, rx) = bounded(1);
     let slot = ResourceArc::new(CallbackRes {
         reply: Mutex::new(Some(ReplyTo::Thread(tx))),
+        runner: Arc::default(),
     });
     send_call(
         py,

@@ -134,8 +134,15 @@ impl LoopShared {
         self.pending.load(Ordering::Relaxed)
     }
 
-    /// Cancels the task of job `id` (no GIL needed: any thread).
+    /// Cancels the task of job `id` (no GIL needed: any thread). The job
+    /// is marked first: a cancellation that reaches the loop before the
+    /// job itself (a caller that died, or timed out, just as its call was
+    /// handed over) finds no task, and the job's task is then never
+    /// started.
     pub fn cancel(&self, id: u64) {
+        if let Some(pending) = lock(&self.jobs).get(&id) {
+            pending.cancelled.store(true, Ordering::SeqCst);
+        }
         let _ = self.push(Event::Cancel(id));
     }
 
@@ -333,10 +340,17 @@ pub fn hand_over(py: Python<'_>, job: Box<Job>, awaitable: Bound<'_, PyAny>, fla
         AsyncJob::new(job, flags, None, None).stopped(py);
         return;
     };
-    if !job.awaiting(&lp) {
+    // In the loop's table first: from here on a cancellation (the
+    // caller's timeout or death) finds the job and marks it, even if it
+    // reaches the loop before the job does (see `LoopShared::cancel`).
+    let asyncjob = AsyncJob::new(job, flags, None, Some(lp.clone()));
+    let awaiting = lock(&asyncjob.pending.job)
+        .as_ref()
+        .is_some_and(|job| job.awaiting(&lp));
+    if !awaiting {
         // The caller gave up while the call ran: nothing to await.
         close_awaitable(&awaitable);
-        job.recycle();
+        asyncjob.discard();
         return;
     }
     // The caller's death cancels the task.
@@ -346,10 +360,11 @@ pub fn hand_over(py: Python<'_>, job: Box<Job>, awaitable: Bound<'_, PyAny>, fla
     });
     if watch.monitor(None, &caller).is_none() {
         close_awaitable(&awaitable);
-        job.recycle();
+        asyncjob.discard();
         return;
     }
-    let pyjob = match Py::new(py, AsyncJob::new(job, flags, Some(watch), Some(lp.clone()))) {
+    *lock(&asyncjob.pending.watch) = Some(watch);
+    let pyjob = match Py::new(py, asyncjob) {
         Ok(j) => j,
         Err(e) => {
             e.print(py);
@@ -402,6 +417,8 @@ impl Resource for AwaitWatch {
 struct Pending {
     job: Mutex<Option<Box<Job>>>,
     watch: Mutex<Option<ResourceArc<AwaitWatch>>>,
+    /// Its caller gave up (timed out, died): its task is not to run.
+    cancelled: AtomicBool,
 }
 
 impl Pending {
@@ -440,6 +457,7 @@ impl AsyncJob {
         let pending = Arc::new(Pending {
             job: Mutex::new(Some(job)),
             watch: Mutex::new(watch),
+            cancelled: AtomicBool::new(false),
         });
         if let Some(lp) = &target {
             lock(&lp.jobs).insert(id, pending.clone());
@@ -450,6 +468,16 @@ impl AsyncJob {
             caller,
             pending,
             target,
+        }
+    }
+
+    /// Lets go of a job that will not be awaited, without answering it.
+    fn discard(self) {
+        if let Some(lp) = &self.target {
+            lock(&lp.jobs).remove(&self.id);
+        }
+        if let Some(job) = self.pending.take() {
+            job.recycle();
         }
     }
 
@@ -564,6 +592,12 @@ impl AsyncJob {
         self.answer(py, |_, env| {
             (atoms::error(), atoms::py_loop_stopped()).encode(env)
         });
+    }
+
+    /// Its caller gave up on it (timed out, died): not to be started.
+    #[getter]
+    fn cancelled(&self) -> bool {
+        self.pending.cancelled.load(Ordering::SeqCst)
     }
 
     /// The caller, as a `beam.Pid` (`beam.self()` inside the task).
@@ -694,11 +728,29 @@ impl LoopReply {
     }
 }
 
+/// A `beam.async_call` on its way: its number (its reply comes through
+/// the inbox as `(2, number, result)`) and `cancel()`, which stops the
+/// Erlang process running the function (the coroutine gave up on it).
+#[pyclass(frozen, module = "beam._asyncio", name = "AsyncCall")]
+pub struct AsyncCall {
+    #[pyo3(get)]
+    id: u64,
+    runner: Arc<beam_native::Runner>,
+}
+
+#[pymethods]
+impl AsyncCall {
+    /// Stops the function's process (or keeps it from starting); nothing
+    /// when it already answered or died.
+    fn cancel(&self) {
+        self.runner.cancel();
+    }
+}
+
 /// `_beam_native.async_call(module, function, args, job)`: sends the call
-/// to `py_callback` and returns its number; the reply comes through the
-/// inbox (`(2, number, result)`). Only on the loop thread. `job`, the job
-/// of the calling task (if any), gives the caller whose group leader the
-/// function runs with.
+/// to `py_callback` and returns it as an [`AsyncCall`]. Only on the loop
+/// thread. `job`, the job of the calling task (if any), gives the caller
+/// whose group leader the function runs with.
 #[pyfunction]
 #[pyo3(signature = (module, function, args, job=None))]
 pub fn async_call(
@@ -707,7 +759,7 @@ pub fn async_call(
     function: &str,
     args: &Bound<'_, PyList>,
     job: Option<PyRef<'_, AsyncJob>>,
-) -> PyResult<u64> {
+) -> PyResult<AsyncCall> {
     let Some(lp) = THIS_LOOP.with(|l| l.borrow().clone()) else {
         return Err(PyRuntimeError::new_err(
             "beam.async_call: only in a coroutine running on py's event loop (one called from Erlang)",
@@ -719,6 +771,7 @@ pub fn async_call(
         id,
     }));
     let caller = job.map(|j| j.caller);
+    let runner = slot.runner();
     beam_native::send_call(py, &slot, module, function, args, caller)?;
-    Ok(id)
+    Ok(AsyncCall { id, runner })
 }

@@ -207,9 +207,13 @@ fn callback_reply<'a>(env: Env<'a>, slot: ResourceArc<CallbackRes>, result: Term
 }
 
 /// The calling process will answer `Slot`: if it dies first, the Python
-/// side is told.
+/// side is told. `cancelled` when the Python side gave up already (a
+/// cancelled `beam.async_call`): then the function must not run.
 #[rustler::nif]
 fn callback_watch(env: Env<'_>, slot: ResourceArc<CallbackRes>) -> rustler::Atom {
+    if !slot.watch(env.pid()) {
+        return atoms::cancelled();
+    }
     if env.monitor(&slot, &env.pid()).is_none() {
         slot.answer(atoms::error().encode(env));
     }

@@ -77,6 +77,12 @@ class _Loop:
             _close(awaitable)
             job.stopped()
             return
+        if job.cancelled:
+            # Its caller gave up (timed out, died) before the job got
+            # here: its cancellation found no task.
+            _close(awaitable)
+            job.fail(asyncio.CancelledError())
+            return
         try:
             context = contextvars.copy_context()
             context.run(_job.set, job)
@@ -183,10 +189,13 @@ async def async_call(module, function, args=(), timeout=5.0):
     """``await beam.async_call(M, F, A)``: runs ``M:F(*A)`` in a new Erlang
     process and returns its result, without blocking the loop. Raises
     :class:`beam.ErlangError` when it raises, TimeoutError after
-    ``timeout`` seconds (None waits for ever)."""
+    ``timeout`` seconds (None waits for ever). Given up on (the timeout,
+    or the task cancelled), the Erlang process running it is stopped
+    (exit reason ``kill``)."""
     loop, state = _state()
     fut = loop.create_future()
-    number = _beam_native.async_call(str(module), str(function), list(args), _job.get())
+    call = _beam_native.async_call(str(module), str(function), list(args), _job.get())
+    number = call.id
     state.calls[number] = fut
     try:
         if timeout is None:
@@ -194,6 +203,10 @@ async def async_call(module, function, args=(), timeout=5.0):
         return await asyncio.wait_for(fut, timeout)
     finally:
         state.calls.pop(number, None)
+        if fut.cancelled() or not fut.done():
+            # Given up (the task was cancelled, or the timeout): the
+            # Erlang process running the function is stopped.
+            call.cancel()
 
 
 # Async iteration from Erlang (py:stream/fold/next on async iterables).

@@ -80,6 +80,22 @@ async def call_erlang(module, function, args, timeout=5.0):
     return await beam.async_call(module, function, args, timeout)
 
 
+async def call_and_wait(pid, timeout=None):
+    """Awaits an Erlang function that never returns (py_test_erl:report_and_wait)."""
+    return await beam.async_call("py_test_erl", "report_and_wait", [pid], timeout)
+
+
+async def cancel_at_once(pid, n):
+    """n async_calls of report_and_wait, cancelled as soon as they are sent
+    (most before their Erlang process starts the function)."""
+    tasks = [asyncio.ensure_future(call_and_wait(pid)) for _ in range(n)]
+    await asyncio.sleep(0)
+    for task in tasks:
+        task.cancel()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    return sum(isinstance(r, asyncio.CancelledError) for r in results)
+
+
 async def erlang_error_of(module, function, args):
     try:
         await beam.async_call(module, function, args)
