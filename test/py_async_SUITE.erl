@@ -7,6 +7,8 @@
 -include_lib("stdlib/include/assert.hrl").
 
 -export([suite/0, all/0, groups/0, init_per_suite/1, end_per_suite/1]).
+%% logger handler callback
+-export([log/2]).
 -export([await_coroutine/1, awaitable_kinds/1, coroutine_raises/1, await_false_keeps_handle/1,
          workers_free_while_awaiting/1, ten_thousand_sleeps/1, tcp_round_trips/1,
          timeout_cancels/1, caller_killed_cancels/1, blocking_coroutine/1,
@@ -15,13 +17,14 @@
          async_generator_window/1, async_generator_closed_early/1,
          async_generator_fold_iter/1, stop_with_pending/1, stop_with_stubborn_and_stuck/1,
          killed_callers/1, killed_callers_after_abandon/1, unconvertible_result/1,
-         stop_answers_sync_calls/1]).
+         stop_answers_sync_calls/1, task_output/1, task_output_many/1,
+         task_output_caller_gone/1, task_output_no_caller/1]).
 
 suite() ->
     [{timetrap, {minutes, 3}}].
 
 all() ->
-    [{group, awaiting}, {group, cancellation}, {group, erlang}, {group, streams},
+    [{group, awaiting}, {group, cancellation}, {group, erlang}, {group, output}, {group, streams},
      stop_with_pending, stop_with_stubborn_and_stuck, killed_callers_after_abandon,
      stop_answers_sync_calls].
 
@@ -32,6 +35,8 @@ groups() ->
      {cancellation, [], [timeout_cancels, caller_killed_cancels, killed_callers, blocking_coroutine]},
      {erlang, [], [self_is_the_caller, async_call, async_call_does_not_block,
                    async_call_errors, async_call_stopped, async_call_stopped_many]},
+     {output, [], [task_output, task_output_many, task_output_caller_gone,
+                    task_output_no_caller]},
      {streams, [], [async_generator_stream, async_generator_window,
                     async_generator_closed_early, async_generator_fold_iter]}].
 
@@ -347,6 +352,98 @@ async_call_stopped_many(_Config) ->
 
 flush_runners(Acc) ->
     receive {async_runner, P} -> flush_runners([P | Acc]) after 0 -> Acc end.
+
+%%% Output ----------------------------------------------------------------
+
+%% What a coroutine prints, across its awaits, reaches its caller's group
+%% leader in order, all of it before the call returns.
+task_output(_Config) ->
+    {done, Out} = py_test_util:captured(fun() -> py:func(?H, chatty, [<<"t">>, 25]) end),
+    ?assertEqual(chatty_text(<<"t">>, 25), Out),
+    %% With a timeout (the job's cell), and for eval.
+    {done, Out2} = py_test_util:captured(fun() ->
+                                                 py:func(?H, chatty, [<<"u">>, 3], [],
+                                                         [{timeout, 10000}])
+                                         end),
+    ?assertEqual(chatty_text(<<"u">>, 3), Out2),
+    {7, <<"x\n">>} = py_test_util:captured(fun() ->
+                                               py:eval(<<"__import__('py_async_helpers')"
+                                                         ".print_then(7)">>)
+                                       end).
+
+chatty_text(Tag, N) ->
+    iolist_to_binary([[[Tag, " ", integer_to_binary(I), "\n"],
+                       case I rem 10 of
+                           0 -> [Tag, " err ", integer_to_binary(I), "\n"];
+                           _ -> []
+                       end] || I <- lists:seq(0, N - 1)] ++ [Tag, " end"]).
+
+%% 200 callers at once, each with its own group leader, their coroutines
+%% printing in turns on the one loop: each gets exactly its own lines.
+task_output_many(_Config) ->
+    Self = self(),
+    N = 200,
+    _ = [spawn_link(fun() ->
+                            Tag = integer_to_binary(I),
+                            Opts = case I rem 2 of 0 -> [{timeout, 60000}]; 1 -> [] end,
+                            Self ! {printed, I, py_test_util:captured(
+                                                  fun() -> py:func(?H, chatty, [Tag, 20], [], Opts) end)}
+                    end) || I <- lists:seq(1, N)],
+    [receive {printed, I, Got} -> ?assertEqual({done, chatty_text(integer_to_binary(I), 20)}, Got)
+     after 60000 -> ct:fail({missing, I}) end || I <- lists:seq(1, N)],
+    ok.
+
+%% A caller that dies, or times out, while its coroutine prints: the task
+%% is cancelled (its finally prints too), the loop goes on, and no output
+%% reaches a caller that gave up.
+task_output_caller_gone(_Config) ->
+    Self = self(),
+    Tags = [make_ref() || _ <- lists:seq(1, 50)],
+    Callers = [spawn(fun() -> py:func(?H, print_until_cancelled, [Self, Tag]) end) || Tag <- Tags],
+    [receive {started, Tag} -> ok after 5000 -> ct:fail(not_started) end || Tag <- Tags],
+    [exit(C, kill) || C <- Callers],
+    [receive {finally, Tag} -> ok after 5000 -> ct:fail(no_finally) end || Tag <- Tags],
+    Tag = make_ref(),
+    {{py_timeout, 200}, _} =
+        py_test_util:captured(fun() ->
+                                      py_test_util:error_of(fun() ->
+                                                                    py:func(?H, print_until_cancelled,
+                                                                            [Self, Tag], [], [{timeout, 200}])
+                                                            end)
+                              end),
+    receive {started, Tag} -> ok after 5000 -> ct:fail(not_started) end,
+    receive {finally, Tag} -> ok after 5000 -> ct:fail(no_finally) end,
+    receive Late -> ct:fail({late, Late}) after 200 -> ok end,
+    ?assertEqual(0, pending_soon()),
+    {done, Out} = py_test_util:captured(fun() -> py:func(?H, chatty, [<<"v">>, 2]) end),
+    ?assertEqual(chatty_text(<<"v">>, 2), Out).
+
+%% Output of tasks no call waits for goes to the logger: a task in a
+%% context of its own, and a call's task that prints after the call was
+%% answered.
+task_output_no_caller(_Config) ->
+    ok = logger:add_handler(py_async_test, ?MODULE, #{level => all, config => #{pid => self()}}),
+    try
+        {ok, Out} = py_test_util:captured(fun() -> py:func(?H, background_printers, [self()]) end),
+        ?assertEqual(<<"in the call\n">>, Out),
+        [receive late_printed -> ok after 5000 -> ct:fail(not_printed) end || _ <- [1, 2]],
+        Logged = logged_texts([]),
+        ?assert(lists:member(<<"no call's task">>, Logged)),
+        ?assert(lists:member(<<"after the answer">>, Logged))
+    after
+        logger:remove_handler(py_async_test)
+    end.
+
+log(#{msg := {Format, Args}}, #{config := #{pid := Pid}}) when is_list(Args) ->
+    Pid ! {logged, unicode:characters_to_binary(io_lib:format(Format, Args))},
+    ok;
+log(_Event, _Config) ->
+    ok.
+
+logged_texts(Acc) ->
+    receive {logged, Text} -> logged_texts([string:trim(Text) | Acc])
+    after 500 -> Acc
+    end.
 
 %%% Async generators -------------------------------------------------------
 

@@ -58,50 +58,6 @@ log(Event, #{config := #{pid := Pid}}) ->
     Pid ! {logged, Event},
     ok.
 
-%% Runs `Fun' with a capturing group leader; returns its result and what
-%% was written to the group leader by the time it returned.
-captured(Fun) ->
-    GL = start_capture(),
-    Old = group_leader(),
-    group_leader(GL, self()),
-    try Fun() of
-        Result ->
-            group_leader(Old, self()),
-            {Result, captured_text(GL)}
-    catch Class:Reason:Stack ->
-            group_leader(Old, self()),
-            erlang:raise(Class, Reason, Stack)
-    end.
-
-start_capture() ->
-    spawn(fun() -> capture_loop([]) end).
-
-captured_text(GL) ->
-    GL ! {get, self()},
-    receive {captured, GL, Text} -> Text after 5000 -> erlang:error(capture_lost) end.
-
-capture_loop(Acc) ->
-    receive
-        {io_request, From, ReplyAs, Request} ->
-            {Reply, Acc1} = io_request(Request, Acc),
-            From ! {io_reply, ReplyAs, Reply},
-            capture_loop(Acc1);
-        {get, From} ->
-            From ! {captured, self(), unicode:characters_to_binary(lists:reverse(Acc))},
-            capture_loop(Acc);
-        stop ->
-            ok
-    end.
-
-io_request({put_chars, unicode, Chars}, Acc) ->
-    {ok, [Chars | Acc]};
-io_request({put_chars, latin1, Chars}, Acc) ->
-    {ok, [unicode:characters_to_binary(Chars, latin1) | Acc]};
-io_request({put_chars, Enc, M, F, A}, Acc) ->
-    io_request({put_chars, Enc, apply(M, F, A)}, Acc);
-io_request(_Other, Acc) ->
-    {{error, enotsup}, Acc}.
-
 %% The logged events so far that `Match' accepts, waiting up to `Ms' for
 %% at least `N' of them.
 logged(Match, N, Ms) ->
@@ -159,18 +115,18 @@ print_in_order(_Config) ->
            "sys.stdout.write('four ')\n"
            "sys.stderr.write('five\\n')\n"
            "print('six', flush=True)\n",
-    {Result, Out} = captured(fun() -> exec(Code) end),
+    {Result, Out} = py_test_util:captured(fun() -> exec(Code) end),
     ?assertEqual(undefined, Result),
     %% All of it, in the order written, already there when the call
     %% returned.
     ?assertEqual(<<"one\ntwo\nthree-3\nfour five\nsix\n">>, Out),
     %% A value-returning call prints too.
-    {42, Out2} = captured(fun() -> py:eval(<<"print('x') or 42">>) end),
+    {42, Out2} = py_test_util:captured(fun() -> py:eval(<<"print('x') or 42">>) end),
     ?assertEqual(<<"x\n">>, Out2),
     %% Unicode, and a call that prints nothing.
-    {_, Out3} = captured(fun() -> exec("print('h\\u00e9llo \\u2603')") end),
+    {_, Out3} = py_test_util:captured(fun() -> exec("print('h\\u00e9llo \\u2603')") end),
     ?assertEqual(<<"héllo ☃\n"/utf8>>, Out3),
-    {3, <<>>} = captured(fun() -> py:func(operator, add, [1, 2]) end),
+    {3, <<>>} = py_test_util:captured(fun() -> py:func(operator, add, [1, 2]) end),
     %% No message is left behind.
     {messages, []} = process_info(self(), messages).
 
@@ -181,10 +137,10 @@ stderr_and_partial_lines(_Config) ->
            "sys.stdout.write('a')\n"
            "sys.stderr.write('b')\n"
            "sys.stdout.write('c')\n",
-    {_, Out} = captured(fun() -> exec(Code) end),
+    {_, Out} = py_test_util:captured(fun() -> exec(Code) end),
     ?assertEqual(<<"abc">>, Out),
     %% Bytes through sys.stdout.buffer, a surrogate replaced.
-    {_, Out2} = captured(fun() -> exec("import sys\nsys.stdout.buffer.write(b'raw\\n')\n"
+    {_, Out2} = py_test_util:captured(fun() -> exec("import sys\nsys.stdout.buffer.write(b'raw\\n')\n"
                                        "print('\\udcff')") end),
     %% (a lone surrogate cannot be UTF-8: it comes as U+FFFD characters)
     <<"raw\n", Replaced/binary>> = Out2,
@@ -192,7 +148,7 @@ stderr_and_partial_lines(_Config) ->
     ?assertEqual([$\n], lists:usort(unicode:characters_to_list(Replaced)) -- [16#FFFD]),
     %% The streams behave as text files.
     {[false, true, <<"utf-8">>, <<"<stdout>">>, <<"<stderr>">>], _} =
-        captured(fun() -> py:eval(<<"[__import__('sys').stdout.isatty(), "
+        py_test_util:captured(fun() -> py:eval(<<"[__import__('sys').stdout.isatty(), "
                                     "__import__('sys').stdout.writable(), "
                                     "__import__('sys').stdout.encoding, "
                                     "__import__('sys').stdout.name, "
@@ -203,7 +159,7 @@ stderr_and_partial_lines(_Config) ->
 
 contexts_and_streams(_Config) ->
     Ctx = py:context(),
-    {_, Out} = captured(fun() ->
+    {_, Out} = py_test_util:captured(fun() ->
                                 undefined = py:exec(<<"def gen(n):\n"
                                                       "    for i in range(n):\n"
                                                       "        print('item', i)\n"
@@ -217,14 +173,14 @@ contexts_and_streams(_Config) ->
                           "        print('item', i)\n"
                           "        yield i\n">>),
     %% A stream's streamer process shares the consumer's group leader.
-    {Items, Out2} = captured(fun() ->
+    {Items, Out2} = py_test_util:captured(fun() ->
                                      S = py:stream('__main__', gen, [3]),
                                      collect(S, [])
                              end),
     ?assertEqual([0, 1, 2], Items),
     ?assertEqual(<<"item 0\nitem 1\nitem 2\n">>, Out2),
     %% fold, and a context inside with_context.
-    {3, Out3} = captured(fun() -> py:fold(fun(X, A) -> X + A end, 0,
+    {3, Out3} = py_test_util:captured(fun() -> py:fold(fun(X, A) -> X + A end, 0,
                                           py:func('__main__', gen, [3], [], [{return, handle}])) end),
     ?assertEqual(<<"item 0\nitem 1\nitem 2\n">>, Out3).
 
@@ -246,7 +202,7 @@ timed_out_call(_Config) ->
              "    finally:\n"
              "        print('after the timeout')\n">>,
     undefined = py:exec(Code),
-    {Reason, Out} = captured(fun() ->
+    {Reason, Out} = py_test_util:captured(fun() ->
                                      py_test_util:error_of(fun() ->
                                              py:func('__main__', slow, [], [], [{timeout, 300}])
                                      end)
@@ -260,7 +216,7 @@ timed_out_call(_Config) ->
     ?assertEqual([], [M || M <- element(2, process_info(self(), messages)),
                            not is_tuple(M) orelse element(1, M) =/= logged]),
     %% A timed call that prints and finishes in time.
-    {1, <<"quick\n">>} = captured(fun() -> py:eval(<<"print('quick') or 1">>, #{},
+    {1, <<"quick\n">>} = py_test_util:captured(fun() -> py:eval(<<"print('quick') or 1">>, #{},
                                                    [{timeout, 5000}]) end).
 
 nested_calls(_Config) ->
@@ -271,7 +227,7 @@ nested_calls(_Config) ->
              "beam.call('io', 'put_chars', [b'from erlang\\n'])\n"
              "beam.call('py', 'eval', [b\"print('inner') or 1\"])\n"
              "print('outer after')\n">>,
-    {undefined, Out} = captured(fun() -> py:exec(Code) end),
+    {undefined, Out} = py_test_util:captured(fun() -> py:exec(Code) end),
     Lines = binary:split(Out, <<"\n">>, [global, trim]),
     ?assertEqual(lists:sort([<<"outer before">>, <<"from erlang">>, <<"inner">>, <<"outer after">>]),
                  lists:sort(Lines)),
@@ -290,7 +246,7 @@ print_from_peer_node(_Config) ->
                                                    code_path => py_test_util:build_paths()}),
                 try
                     {Result, Out} =
-                        captured(fun() ->
+                        py_test_util:captured(fun() ->
                                          py:eval(<<"print('printed on', __import__('os').getpid()) "
                                                    "or __import__('os').getpid()">>,
                                                  #{}, [{node, Peer}])
@@ -321,7 +277,7 @@ thread_output_after_call(_Config) ->
              "    logging.getLogger('later').error('logged after the call')\n"
              "t = threading.Thread(target=later, name='later-thread')\n"
              "t.start()\n">>,
-    {undefined, <<>>} = captured(fun() -> py:exec(Code) end),
+    {undefined, <<>>} = py_test_util:captured(fun() -> py:exec(Code) end),
     [#{level := notice, meta := #{py_thread := <<"later-thread">>} = M1}] =
         logged(kind(stdout, <<"thread line">>), 1, 5000),
     ?assertNot(maps:is_key(py_caller, M1)),
@@ -332,7 +288,7 @@ thread_output_after_call(_Config) ->
 
 ten_thousand_lines(_Config) ->
     N = 10000,
-    {N, Out} = captured(fun() ->
+    {N, Out} = py_test_util:captured(fun() ->
                                 py:eval(<<"[print('line', i) for i in range(n)] and n">>, #{n => N})
                         end),
     Lines = binary:split(Out, <<"\n">>, [global, trim]),
@@ -369,9 +325,9 @@ big_and_unterminated_output(_Config) ->
     %% One 5 MB line; then 200,000 writes without a newline (sent in
     %% pieces past 64 KB, the rest at the end of the call): all of it, in
     %% order.
-    {_, Big} = captured(fun() -> exec("print('x' * 5000000)") end),
+    {_, Big} = py_test_util:captured(fun() -> exec("print('x' * 5000000)") end),
     ?assertEqual(5000001, byte_size(Big)),
-    {_, Pieces} = captured(fun() -> exec("import sys\n"
+    {_, Pieces} = py_test_util:captured(fun() -> exec("import sys\n"
                                          "for i in range(200000):\n"
                                          "    sys.stdout.write(str(i % 10))\n") end),
     ?assertEqual(200000, byte_size(Pieces)),
@@ -390,7 +346,7 @@ caller_dies_mid_print(_Config) ->
                           "    return n\n">>),
     Test = self(),
     {Pid, MRef} = spawn_monitor(fun() ->
-                                        group_leader(start_capture(), self()),
+                                        group_leader(py_test_util:start_capture(), self()),
                                         Test ! started,
                                         py:func('__main__', chatter, [300])
                                 end),
@@ -403,11 +359,11 @@ caller_dies_mid_print(_Config) ->
     %% caller's pid.
     [#{meta := #{py_caller := Pid}}] = logged(kind(stdout, <<"chatter done">>), 1, 10000),
     %% The workers serve calls as before.
-    {3, <<>>} = captured(fun() -> py:func(operator, add, [1, 2]) end).
+    {3, <<>>} = py_test_util:captured(fun() -> py:func(operator, add, [1, 2]) end).
 
 dead_group_leader(_Config) ->
     %% A group leader that is gone: the output is logged instead.
-    GL = start_capture(),
+    GL = py_test_util:start_capture(),
     GL ! stop,
     Old = group_leader(),
     group_leader(GL, self()),
@@ -430,7 +386,7 @@ logging_levels(_Config) ->
              "log.error('e-msg')\n"
              "log.critical('c-msg')\n"
              "log.log(25, 'n-msg')\n">>,
-    {undefined, <<>>} = captured(fun() -> py:exec(Code) end),
+    {undefined, <<>>} = py_test_util:captured(fun() -> py:exec(Code) end),
     Levels = [{Part, L} || #{level := L} = E <- logged(kind(logging, <<"-msg">>), 6, 5000),
                            Part <- [binary:part(text(E), 0, 1)]],
     ?assertEqual([{<<"d">>, debug}, {<<"i">>, info}, {<<"w">>, warning}, {<<"e">>, error},
@@ -442,7 +398,7 @@ logging_levels(_Config) ->
     ?assertEqual([false, true],
                  py:eval(<<"[__import__('logging').getLogger('levels').isEnabledFor(30), "
                            "__import__('logging').getLogger('levels').isEnabledFor(40)]">>)),
-    {undefined, <<>>} = captured(fun() -> py:exec(Code) end),
+    {undefined, <<>>} = py_test_util:captured(fun() -> py:exec(Code) end),
     ?assertEqual([<<"e-msg">>, <<"c-msg">>],
                  [text(E) || E <- logged(kind(logging, <<"-msg">>), 2, 2000)]).
 
@@ -470,7 +426,7 @@ logging_metadata_and_tracebacks(_Config) ->
     ?assertNotEqual(nomatch, binary:match(Text, <<"ZeroDivisionError: division by zero">>)),
     %% A record whose message cannot be formatted: Python's handleError
     %% reports it on stderr, the call goes on.
-    {1, Err} = captured(fun() ->
+    {1, Err} = py_test_util:captured(fun() ->
                                 py:eval(<<"__import__('logging').getLogger('bad').error('%d', 'x') or 1">>)
                         end),
     ?assertNotEqual(nomatch, binary:match(Err, <<"TypeError">>)),
@@ -517,7 +473,7 @@ settings(_Config) ->
     try
         %% stdout to logger: a call's print is logged, with its caller.
         ok = restart_with([{stdout, logger}]),
-        {undefined, Out} = captured(fun() -> exec("print('to the logger')\n"
+        {undefined, Out} = py_test_util:captured(fun() -> exec("print('to the logger')\n"
                                                   "import sys\nsys.stderr.write('err stays\\n')") end),
         ?assertEqual(<<"err stays\n">>, Out),
         Me = self(),
@@ -533,7 +489,7 @@ settings(_Config) ->
         ?assertNot(py:eval(<<"__import__('warnings').showwarning.__module__ == 'beam._output'">>)),
         %% Back to the defaults: the bridge comes back.
         ok = unset([stdout, stderr, logging]),
-        {_, <<"back\n">>} = captured(fun() -> exec("print('back')") end),
+        {_, <<"back\n">>} = py_test_util:captured(fun() -> exec("print('back')") end),
         ?assert(py:eval(<<"__import__('warnings').showwarning.__module__ == 'beam._output'">>)),
         ?assertEqual(1, length(py:eval(<<"[h for h in __import__('logging').getLogger().handlers "
                                          "if type(h).__module__ == 'beam._output']">>)))

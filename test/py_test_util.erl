@@ -3,7 +3,7 @@
 -module(py_test_util).
 
 -export([start/0, stop/0, test_python_dir/0, venv_site_packages/0, wait_until/2, error_of/1,
-         start_distribution/0, build_paths/0]).
+         start_distribution/0, build_paths/0, captured/1, start_capture/0, captured_text/1]).
 
 -spec start() -> ok.
 start() ->
@@ -86,3 +86,52 @@ build_paths() ->
     [Build | _] = string:split(Ebin, "/_build/"),
     Prefix = Build ++ "/_build/",
     [P || P <- code:get_path(), lists:prefix(Prefix, P)].
+
+%% @doc Runs `Fun' with a capturing group leader; returns its result and what
+%% was written to the group leader by the time it returned.
+-spec captured(fun(() -> R)) -> {R, binary()}.
+captured(Fun) ->
+    GL = start_capture(),
+    Old = group_leader(),
+    group_leader(GL, self()),
+    try Fun() of
+        Result ->
+            group_leader(Old, self()),
+            {Result, captured_text(GL)}
+    catch Class:Reason:Stack ->
+            group_leader(Old, self()),
+            erlang:raise(Class, Reason, Stack)
+    end.
+
+%% @doc A group leader that keeps what is written to it.
+-spec start_capture() -> pid().
+start_capture() ->
+    spawn(fun() -> capture_loop([]) end).
+
+%% @doc What was written to `GL' (made by start_capture/0) so far.
+-spec captured_text(pid()) -> binary().
+captured_text(GL) ->
+    GL ! {get, self()},
+    receive {captured, GL, Text} -> Text after 5000 -> erlang:error(capture_lost) end.
+
+capture_loop(Acc) ->
+    receive
+        {io_request, From, ReplyAs, Request} ->
+            {Reply, Acc1} = io_request(Request, Acc),
+            From ! {io_reply, ReplyAs, Reply},
+            capture_loop(Acc1);
+        {get, From} ->
+            From ! {captured, self(), unicode:characters_to_binary(lists:reverse(Acc))},
+            capture_loop(Acc);
+        stop ->
+            ok
+    end.
+
+io_request({put_chars, unicode, Chars}, Acc) ->
+    {ok, [Chars | Acc]};
+io_request({put_chars, latin1, Chars}, Acc) ->
+    {ok, [unicode:characters_to_binary(Chars, latin1) | Acc]};
+io_request({put_chars, Enc, M, F, A}, Acc) ->
+    io_request({put_chars, Enc, apply(M, F, A)}, Acc);
+io_request(_Other, Acc) ->
+    {{error, enotsup}, Acc}.

@@ -29,22 +29,25 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::ffi;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyList, PyTuple};
 use rustler::env::SavedTerm;
 use rustler::{Encoder, Env, LocalPid, OwnedEnv, Resource, ResourceArc, Term};
 
 use crate::atoms;
 use crate::beam_native::{self, CallbackRes};
+use crate::call_scope::Delivery;
 use crate::error::PyNifError;
 use crate::exception::exception_term;
 use crate::job::Job;
 use crate::map_build::LargeMaps;
+use crate::output;
 use crate::py_thread::PyThread;
 use crate::runtime::{self, BeamTypes};
 use crate::send::send_from_thread;
@@ -181,6 +184,26 @@ thread_local! {
 
 fn current() -> Option<Arc<LoopShared>> {
     read(&CURRENT).clone()
+}
+
+/// `beam._asyncio._job`, the context variable holding the job of the
+/// running task.
+static JOB_VAR: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// On a loop's thread, the job of the task running now (its context
+/// holds it; so do the tasks that task made): the caller its output goes
+/// to. None elsewhere, and for tasks no call made.
+pub fn current_task(py: Python<'_>) -> Option<Py<AsyncJob>> {
+    if THIS_LOOP.with(|l| l.borrow().is_none()) {
+        return None;
+    }
+    let var = JOB_VAR
+        .get_or_try_init(py, || -> PyResult<Py<PyAny>> {
+            Ok(py.import("beam._asyncio")?.getattr("_job")?.unbind())
+        })
+        .ok()?;
+    let job = var.bind(py).call_method0("get").ok()?;
+    job.cast::<AsyncJob>().ok().map(|j| j.clone().unbind())
 }
 
 /// The Erlang-visible loop, owned by the `py_loop` process: it stops when
@@ -443,6 +466,9 @@ pub struct AsyncJob {
     pending: Arc<Pending>,
     /// The loop whose table lists it.
     target: Option<Arc<LoopShared>>,
+    /// What its task wrote to `sys.stdout`/`sys.stderr` and did not send
+    /// yet (an unfinished line), per stream: see `output`.
+    output: Mutex<[Vec<u8>; 2]>,
 }
 
 impl AsyncJob {
@@ -468,6 +494,49 @@ impl AsyncJob {
             caller,
             pending,
             target,
+            output: Mutex::new([Vec::new(), Vec::new()]),
+        }
+    }
+
+    /// Its caller.
+    pub fn caller_pid(&self) -> LocalPid {
+        self.caller
+    }
+
+    /// What its task wrote and did not send yet, per stream.
+    pub fn output_buffers(&self) -> MutexGuard<'_, [Vec<u8>; 2]> {
+        lock(&self.output)
+    }
+
+    /// Sends `{Ref, {py_output, Event}}` to its caller, `Event` made by
+    /// `event` in the message's environment: as `call_scope::send_event`
+    /// for a call on a worker. `Gone` once the job was answered (or
+    /// abandoned), or its caller gave up. Under the job's lock: no output
+    /// goes after the reply.
+    pub fn send_event<F>(&self, event: F) -> Delivery
+    where
+        F: for<'b> FnOnce(Env<'b>) -> Term<'b>,
+    {
+        let guard = lock(&self.pending.job);
+        let Some(job) = guard.as_ref() else {
+            return Delivery::Gone;
+        };
+        let send = || {
+            let env = OwnedEnv::new();
+            let message = job.env.run(|je| {
+                let reference = job.reference.load(je);
+                env.run(|e| env.save((reference.in_env(e), (atoms::py_output(), event(e))).encode(e)))
+            });
+            send_from_thread(&env, &job.caller, message)
+        };
+        let delivered = match job.cell() {
+            Some(cell) => cell.unless_cancelled(send).unwrap_or(false),
+            None => send(),
+        };
+        if delivered {
+            Delivery::Delivered
+        } else {
+            Delivery::Gone
         }
     }
 
@@ -485,6 +554,8 @@ impl AsyncJob {
     /// job. Only the first answer counts. `enif_send` is quick and calls
     /// no Python: the GIL stays held.
     fn answer(&self, py: Python<'_>, build: impl for<'a> FnOnce(Python<'_>, Env<'a>) -> Term<'a>) {
+        // What its task printed comes first.
+        output::end_of_task(self);
         let Some(job) = self.pending.take() else {
             return;
         };

@@ -7,6 +7,12 @@
 //! is sent when the call ends, before the reply. Log records and warnings
 //! of the call go the same way as `{Ref, {py_output, {log, ...}}}`.
 //!
+//! On py's event loop, the task running (its context holds the job of the
+//! call that made it: `event_loop::current_task`) takes the place of the
+//! call: its output is held back in its job, a line at a time, and sent
+//! by the loop's thread, the rest when the job is answered, before the
+//! reply.
+//!
 //! Outside a call (threads Python started itself), when the caller is gone,
 //! or under the `logger` setting, output and records go to the registered
 //! `py_output` process as `{py_output, Event, {ThreadIdent, ThreadName,
@@ -27,6 +33,7 @@ use rustler::{Atom, Encoder, Env, LocalPid, OwnedEnv, Term};
 use crate::atoms;
 use crate::beam_native;
 use crate::call_scope::{self, Delivery};
+use crate::event_loop::{self, AsyncJob};
 use crate::send::send_from_thread;
 
 /// Output of a call held back without a newline is sent anyway past this
@@ -186,46 +193,96 @@ pub fn end_of_call() {
     }
 }
 
-/// `output_write(stream, text)`: writes to the running call's caller (0:
-/// stdout, 1: stderr); False when no call runs on this thread.
-#[pyfunction]
-fn output_write(stream: usize, text: &Bound<'_, PyString>) -> PyResult<bool> {
-    let stream = check_stream(stream)?;
-    if !call_scope::in_call() {
-        return Ok(false);
-    }
-    let text = text.to_string_lossy();
-    let bytes = text.as_bytes();
+/// Adds `bytes` (written to `stream`) to the held-back output `held`:
+/// returns what the other stream held (to send first) and the complete
+/// lines now ready (or a long unfinished one), the rest held back.
+fn hold(held: &mut [Vec<u8>; 2], stream: usize, bytes: &[u8]) -> (Vec<u8>, Option<Vec<u8>>) {
     let other = 1 - stream;
-    let ready = PENDING.with(|p| {
-        let mut p = p.borrow_mut();
-        let earlier = std::mem::take(&mut p[other]);
-        let buf = &mut p[stream];
-        buf.extend_from_slice(bytes);
-        let ready = match bytes.iter().rposition(|&b| b == b'\n') {
-            Some(i) => {
-                let end = buf.len() - bytes.len() + i + 1;
-                let rest = buf.split_off(end);
-                Some(std::mem::replace(buf, rest))
-            }
-            None if buf.len() >= LINE_LIMIT => Some(std::mem::take(buf)),
-            None => None,
-        };
-        (earlier, ready)
-    });
-    send_output(other, &ready.0);
+    let earlier = std::mem::take(&mut held[other]);
+    let buf = &mut held[stream];
+    buf.extend_from_slice(bytes);
+    let ready = match bytes.iter().rposition(|&b| b == b'\n') {
+        Some(i) => {
+            let end = buf.len() - bytes.len() + i + 1;
+            let rest = buf.split_off(end);
+            Some(std::mem::replace(buf, rest))
+        }
+        None if buf.len() >= LINE_LIMIT => Some(std::mem::take(buf)),
+        None => None,
+    };
+    (earlier, ready)
+}
+
+/// Sends output of a task on py's event loop to the caller of its job, or
+/// to the logger when that caller is gone or answered.
+fn send_task_output(job: &AsyncJob, stream: usize, bytes: &[u8]) {
+    if bytes.is_empty() {
+        return;
+    }
+    let sent = job.send_event(|e| (stream_atom(stream), binary(e, bytes)).encode(e));
+    if sent != Delivery::Delivered {
+        output_to_service(None, stream, bytes, Some(job.caller_pid()));
+    }
+}
+
+/// The job of a task on py's loop is answered: what its task holds back
+/// is sent first. (Tasks of one call share its job; each line goes as it
+/// is complete.)
+pub fn end_of_task(job: &AsyncJob) {
+    let taken = {
+        let mut held = job.output_buffers();
+        if held.iter().all(|b| b.is_empty()) {
+            return;
+        }
+        [std::mem::take(&mut held[0]), std::mem::take(&mut held[1])]
+    };
+    for (stream, bytes) in taken.iter().enumerate() {
+        send_task_output(job, stream, bytes);
+    }
+}
+
+/// `output_write(stream, text)`: writes to the running call's caller (0:
+/// stdout, 1: stderr), or, on py's event loop, to the caller of the
+/// running task's job; False when neither (then it is for the logger).
+#[pyfunction]
+fn output_write(py: Python<'_>, stream: usize, text: &Bound<'_, PyString>) -> PyResult<bool> {
+    let stream = check_stream(stream)?;
+    let other = 1 - stream;
+    if call_scope::in_call() {
+        let text = text.to_string_lossy();
+        let ready = PENDING.with(|p| hold(&mut p.borrow_mut(), stream, text.as_bytes()));
+        send_output(other, &ready.0);
+        if let Some(line) = ready.1 {
+            send_output(stream, &line);
+        }
+        return Ok(true);
+    }
+    let Some(job) = event_loop::current_task(py) else {
+        return Ok(false);
+    };
+    let job = job.get();
+    let text = text.to_string_lossy();
+    let ready = hold(&mut job.output_buffers(), stream, text.as_bytes());
+    send_task_output(job, other, &ready.0);
     if let Some(line) = ready.1 {
-        send_output(stream, &line);
+        send_task_output(job, stream, &line);
     }
     Ok(true)
 }
 
-/// `output_flush()`: sends what the running call holds back.
+/// `output_flush()`: sends what the running call (or task) holds back.
 #[pyfunction]
-fn output_flush() {
+fn output_flush(py: Python<'_>) {
     if call_scope::in_call() {
         flush_pending();
+    } else if let Some(job) = event_loop::current_task(py) {
+        end_of_task(job.get());
     }
+}
+
+/// The caller of the running call, or of the running task's job.
+fn any_caller(py: Python<'_>) -> Option<LocalPid> {
+    call_scope::caller().or_else(|| event_loop::current_task(py).map(|j| j.get().caller_pid()))
 }
 
 /// `output_log(stream, text)`: output for Erlang's logger (a thread outside
@@ -234,7 +291,7 @@ fn output_flush() {
 fn output_log(py: Python<'_>, stream: usize, text: &Bound<'_, PyString>) -> PyResult<()> {
     let stream = check_stream(stream)?;
     let text = text.to_string_lossy();
-    output_to_service(Some(py), stream, text.as_bytes(), call_scope::caller());
+    output_to_service(Some(py), stream, text.as_bytes(), any_caller(py));
     Ok(())
 }
 
@@ -252,8 +309,14 @@ fn notify(py: Python<'_>, event: &Bound<'_, PyAny>) -> PyResult<bool> {
             if call_scope::send_event(|e| term.in_env(e)) == Delivery::Delivered {
                 return Ok(true);
             }
+        } else if let Some(job) = event_loop::current_task(py) {
+            let job = job.get();
+            end_of_task(job);
+            if job.send_event(|e| term.in_env(e)) == Delivery::Delivered {
+                return Ok(true);
+            }
         }
-        Ok(to_service(origin(Some(py)), call_scope::caller(), |e| {
+        Ok(to_service(origin(Some(py)), any_caller(py), |e| {
             term.in_env(e)
         }))
     })

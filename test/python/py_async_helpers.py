@@ -1,7 +1,9 @@
 """Python side of py_async_SUITE: coroutines, async generators."""
 
 import asyncio
+import contextvars
 import resource
+import sys
 import time
 
 import beam
@@ -208,3 +210,52 @@ async def stuck(pid, tag, seconds):
     beam.send(pid, (beam.Atom("started"), tag))
     time.sleep(seconds)
     return tag
+
+
+async def chatty(tag, n):
+    """Prints n lines (stdout and stderr, a line split over awaits), an
+    await between each; then one left unfinished."""
+    for i in range(n):
+        print("%s %d" % (tag, i))
+        await asyncio.sleep(0)
+        if i % 10 == 0:
+            sys.stderr.write("%s err " % tag)
+            await asyncio.sleep(0)
+            sys.stderr.write("%d\n" % i)
+    print("%s end" % tag, end="")
+    return beam.Atom("done")
+
+
+async def print_until_cancelled(pid, tag):
+    """Prints until cancelled, then once more in its finally."""
+    beam.send(pid, (beam.Atom("started"), tag))
+    try:
+        while True:
+            print("tick", tag)
+            await asyncio.sleep(0.001)
+    finally:
+        print("finally", tag)
+        beam.send(pid, (beam.Atom("finally"), tag))
+
+
+async def _late(text, pid):
+    await asyncio.sleep(0.05)
+    print(text)
+    beam.send(pid, beam.Atom("late_printed"))
+
+
+async def background_printers(pid):
+    """Starts two tasks that print: one in a context of its own (no call's),
+    one in this call's context that prints after the call was answered."""
+    loop = asyncio.get_running_loop()
+    loop.create_task(_late("no call's task", pid), context=contextvars.Context())
+    loop.create_task(_late("after the answer", pid))
+    print("in the call")
+    await asyncio.sleep(0)
+    return beam.Atom("ok")
+
+
+async def print_then(value):
+    await asyncio.sleep(0)
+    print("x")
+    return value
