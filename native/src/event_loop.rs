@@ -525,7 +525,9 @@ impl AsyncJob {
             let env = OwnedEnv::new();
             let message = job.env.run(|je| {
                 let reference = job.reference.load(je);
-                env.run(|e| env.save((reference.in_env(e), (atoms::py_output(), event(e))).encode(e)))
+                env.run(|e| {
+                    env.save((reference.in_env(e), (atoms::py_output(), event(e))).encode(e))
+                })
             });
             send_from_thread(&env, &job.caller, message)
         };
