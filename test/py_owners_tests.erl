@@ -138,7 +138,7 @@ source_dir(_Root) ->
 
 %% Atoms that appear in such places but are not reasons.
 not_reasons() ->
-    [ok, error, true, false, undefined, py_callback, py_call, py_handle, py_value, py_bytes,
+    [ok, error, true, false, undefined, py_callback, py_call, py_cancel_call, py_handle, py_value, py_bytes,
      py_buffer, py_maps, py_output,
      python_init_failed_, unknown_call].
 
