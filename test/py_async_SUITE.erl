@@ -427,21 +427,27 @@ task_output_no_caller(_Config) ->
         {ok, Out} = py_test_util:captured(fun() -> py:func(?H, background_printers, [self()]) end),
         ?assertEqual(<<"in the call\n">>, Out),
         [receive late_printed -> ok after 5000 -> ct:fail(not_printed) end || _ <- [1, 2]],
-        Logged = logged_texts([]),
-        ?assert(lists:member(<<"no call's task">>, Logged)),
-        ?assert(lists:member(<<"after the answer">>, Logged))
+        Logged = [{T, maps:get(py_caller, M, none)} || {T, M} <- logged_texts([])],
+        ?assertEqual([none], [C || {<<"no call's task">>, C} <- Logged]),
+        %% (Its call's caller, this process, is named.)
+        ?assertEqual([self()], [C || {<<"after the answer">>, C} <- Logged]),
+        %% A coroutine's logging record is logged by its caller (as a
+        %% plain call's is), with the caller in its metadata.
+        ?assertEqual(logged, py:func(?H, log_warning, [<<"from a task">>])),
+        ?assertMatch([#{py_caller := Self, pid := Self}] when Self =:= self(),
+                     [M || {<<"from a task">>, M} <- logged_texts([])])
     after
         logger:remove_handler(py_async_test)
     end.
 
-log(#{msg := {Format, Args}}, #{config := #{pid := Pid}}) when is_list(Args) ->
-    Pid ! {logged, unicode:characters_to_binary(io_lib:format(Format, Args))},
+log(#{msg := {Format, Args}, meta := Meta}, #{config := #{pid := Pid}}) when is_list(Args) ->
+    Pid ! {logged, unicode:characters_to_binary(io_lib:format(Format, Args)), Meta},
     ok;
 log(_Event, _Config) ->
     ok.
 
 logged_texts(Acc) ->
-    receive {logged, Text} -> logged_texts([string:trim(Text) | Acc])
+    receive {logged, Text, Meta} -> logged_texts([{string:trim(Text), Meta} | Acc])
     after 500 -> Acc
     end.
 

@@ -259,3 +259,10 @@ async def print_then(value):
     await asyncio.sleep(0)
     print("x")
     return value
+
+
+async def log_warning(text):
+    import logging
+    await asyncio.sleep(0)
+    logging.getLogger("py_async_helpers").warning(text)
+    return beam.Atom("logged")
