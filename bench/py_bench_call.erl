@@ -1,7 +1,8 @@
 %%% @doc `make bench', the per-call figures: the p50 of a sequential
 %%% `operator.add' loop over several VM starts (the spread, not one lucky
-%%% run), and CPU-bound Python in a worker against the same code in a
-%%% standalone `python3'. Prints only.
+%%% run), CPU-bound Python in a worker against the same code in a
+%%% standalone `python3', and how long the submitting NIF holds its
+%%% scheduler when OS processes compete for every core. Prints only.
 -module(py_bench_call).
 
 -export([run/0, p50_once/0]).
@@ -23,6 +24,7 @@
 run() ->
     spread(),
     cpu_bound(),
+    under_cpu_hogs(),
     ok.
 
 %% @private Run in a fresh VM by spread/0: prints the p50 in microseconds.
@@ -66,3 +68,43 @@ cpu_bound() ->
         _ ->
             io:format("CPU-bound Python: standalone python3 failed: ~ts~n", [Out])
     end.
+
+%% The submitting NIFs timed while two OS processes spin (as many as this
+%% machine's cores, at least two): how many of 50,000 calls held their
+%% scheduler over 1 ms. `py_nif:submit_wait/2' may wait for its reply (the
+%% handoff); `py_nif:submit/4' never does: both are preempted alike.
+under_cpu_hogs() ->
+    Hogs = [open_port({spawn, "sh -c 'while :; do :; done'"}, [])
+            || _ <- lists:seq(1, max(2, erlang:system_info(logical_processors_available)))],
+    Request = py_request:set_flags(py_request:call({operator, add}, [1, 2], []),
+                                   py_request:flags(binary, value, true)),
+    try
+        Wait = nif_times(fun(Ref) -> py_nif:submit_wait(Ref, Request) end),
+        Plain = nif_times(fun(Ref) -> py_nif:submit(any, Ref, Request, false) end),
+        io:format("submitting NIF with ~b CPU hogs, over 1 ms of 50,000 calls (max): "
+                  "submit_wait ~b (~.1f ms), submit ~b (~.1f ms)~n",
+                  [length(Hogs) | lists:append([[N, Max] || {N, Max} <- [Wait, Plain]])])
+    after
+        [kill_hog(P) || P <- Hogs]
+    end.
+
+nif_times(Submit) ->
+    Times = [begin
+                 Ref = make_ref(),
+                 T0 = erlang:monotonic_time(nanosecond),
+                 R = Submit(Ref),
+                 T = erlang:monotonic_time(nanosecond) - T0,
+                 case R of
+                     {Ref, _} -> ok;
+                     ok -> receive {Ref, _} -> ok end
+                 end,
+                 T
+             end || _ <- lists:seq(1, 50000)],
+    {length([T || T <- Times, T > 1000000]), lists:max(Times) / 1.0e6}.
+
+kill_hog(Port) ->
+    case erlang:port_info(Port, os_pid) of
+        {os_pid, Pid} -> _ = os:cmd("kill " ++ integer_to_list(Pid));
+        undefined -> ok
+    end,
+    catch port_close(Port).

@@ -371,8 +371,16 @@ impl WorkerQueue {
             }
             n = n.wrapping_add(1);
             // On the core of the last submitter (a caller that may be
-            // waiting for this very worker), every poll yields.
+            // waiting for this very worker): move to another core, where
+            // the next call's caller can wait for it (a caller never waits
+            // for a worker on its own core: see `handoff`); meanwhile, and
+            // if it cannot move, every poll yields.
             let shares_core = cpu >= 0 && cpu == shared.pusher_cpu.load(Ordering::Relaxed);
+            if shares_core && move_off(cpu) {
+                cpu = current_cpu();
+                shared.spinner_cpu.store(cpu, Ordering::Relaxed);
+                continue;
+            }
             if shares_core || n.is_multiple_of(YIELD_EVERY) {
                 if start.elapsed() > SPIN {
                     return None;
@@ -392,4 +400,87 @@ pub fn current_cpu() -> i32 {
     // SAFETY: sched_getcpu has no preconditions (it reads the kernel's
     // per-thread data, or asks the kernel).
     unsafe { libc::sched_getcpu() }
+}
+
+/// Least time between two moves of one worker (`move_off`): two callers on
+/// two cores must not make a worker bounce between them.
+const MOVE_EVERY: Duration = Duration::from_millis(50);
+
+thread_local! {
+    static LAST_MOVE: std::cell::Cell<Option<Instant>> = const { std::cell::Cell::new(None) };
+}
+
+/// Moves the calling thread off core `cpu` to another core it may run on,
+/// leaving its allowed cores as they were (the kernel migrates a thread at
+/// once when its current core is taken out of its mask; putting the core
+/// back does not move it again). False when it did not move: moved too
+/// recently, no other core allowed, or the calls failed.
+fn move_off(cpu: i32) -> bool {
+    let Ok(cpu) = usize::try_from(cpu) else {
+        return false;
+    };
+    let now = Instant::now();
+    if LAST_MOVE.with(|last| {
+        last.get()
+            .is_some_and(|t| now.duration_since(t) < MOVE_EVERY)
+    }) {
+        return false;
+    }
+    LAST_MOVE.with(|last| last.set(Some(now)));
+    let size = std::mem::size_of::<libc::cpu_set_t>();
+    // SAFETY: cpu_set_t is plain data (all zeroes is the empty set); the
+    // calls get the size of the set they are given, and pid 0 means this
+    // thread. `cpu` was returned by sched_getcpu, below CPU_SETSIZE.
+    unsafe {
+        let mut allowed: libc::cpu_set_t = std::mem::zeroed();
+        if cpu >= libc::CPU_SETSIZE as usize || libc::sched_getaffinity(0, size, &mut allowed) != 0
+        {
+            return false;
+        }
+        let mut elsewhere = allowed;
+        libc::CPU_CLR(cpu, &mut elsewhere);
+        if libc::CPU_COUNT(&elsewhere) == 0 || libc::sched_setaffinity(0, size, &elsewhere) != 0 {
+            return false;
+        }
+        let _ = libc::sched_setaffinity(0, size, &allowed);
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn allowed() -> libc::cpu_set_t {
+        // SAFETY: as in `move_off`: plain data, its own size, this thread.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            assert_eq!(
+                libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set),
+                0
+            );
+            set
+        }
+    }
+
+    #[test]
+    fn move_off_leaves_the_core_and_keeps_the_mask() {
+        std::thread::spawn(|| {
+            let before = allowed();
+            // SAFETY: reads a set.
+            if unsafe { libc::CPU_COUNT(&before) } < 2 {
+                return; // one core: nowhere to go
+            }
+            let cpu = current_cpu();
+            assert!(move_off(cpu));
+            assert_ne!(current_cpu(), cpu);
+            let after = allowed();
+            // SAFETY: compares two sets.
+            assert!(unsafe { libc::CPU_EQUAL(&before, &after) });
+            // Not again at once: a worker must not bounce between cores.
+            assert!(!move_off(current_cpu()));
+        })
+        .join()
+        .expect("the test thread panicked");
+    }
 }
