@@ -50,8 +50,8 @@ const SENT: u8 = 3;
 /// Jobs with a handoff not yet finished (queued, running, or with a reply
 /// not yet taken or sent). A caller waits in its NIF only when its job is
 /// the only one: a lone caller wants its reply soon; with several calls in
-/// flight the scheduler is better used running the other callers (waiting
-/// would halve the throughput of 8 callers on 2 cores: measured).
+/// flight the scheduler is better used running the other callers (when
+/// each waited, 8 callers on 2 cores lost a third of their throughput).
 static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 
 /// One job counted in `IN_FLIGHT`, until dropped with the job.

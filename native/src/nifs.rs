@@ -106,10 +106,11 @@ fn submit<'a>(
 
 /// As `submit(any, Ref, Request, false)`, for the common call (the shared
 /// queue, no timeout), but the caller may wait here for a moment: when a
-/// worker was spinning on the queue and no other such call was in flight,
-/// a small reply that comes within a few microseconds is returned (`{Ref, Result}`, the message it would else
-/// have received; see `handoff`). Else `ok` (the reply comes as a
-/// message), `stopped` or `big`, as from `submit/4`.
+/// worker was spinning on the queue (on another core) and no other such
+/// call was in flight, a small reply that comes within a few microseconds
+/// is returned (`{Ref, Result}`, the message it would else have received;
+/// see `handoff`). Else `ok` (the reply comes as a message), `stopped` or
+/// `big`, as from `submit/4`.
 #[rustler::nif]
 fn submit_wait<'a>(env: Env<'a>, reference: Term<'a>, request: Term<'a>) -> Term<'a> {
     if !within_budget(&[reference, request], CELL_BUDGET) {

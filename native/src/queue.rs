@@ -13,7 +13,9 @@
 //! finds no spinner unparks one idle worker, and a worker that takes a job
 //! and leaves others behind unparks one more (so that jobs pushed during a
 //! spin do not wait for the spinner alone); a submitter to a worker's own
-//! queue unparks that worker if it is parked.
+//! queue unparks that worker if it is parked. A spinner that finds itself
+//! on the core of the last caller that may wait for it (see `handoff`)
+//! moves to another core, at most once per `MOVE_EVERY`.
 //!
 //! Both sides use the same pattern (publish, full fence, then look at the
 //! other side's flag), so a job can never be left with every worker
@@ -70,10 +72,10 @@ pub struct SharedQueue {
     live: RwLock<usize>,
     /// One idle worker at a time may spin on the queue.
     spinner: AtomicBool,
-    /// The core the spinner last ran on, and the core of the last push
-    /// (-1: not known). A spinner that shares its core with the thread
-    /// that waits for it must yield the core at once, not after a few
-    /// polls: see `current_cpu`.
+    /// The core the spinner last ran on, and the core of the last caller
+    /// that may wait for its reply (-1: not known). A caller never waits
+    /// for a spinner on its own core; that spinner moves off it (see
+    /// `spin`).
     spinner_cpu: AtomicI32,
     pusher_cpu: AtomicI32,
     /// Workers that are (or were about to be) parked.
@@ -103,14 +105,22 @@ impl SharedQueue {
     /// Pushes a job unless no worker is alive (then gives it back), and
     /// makes sure some worker will look at it.
     pub fn push(&self, job: Box<Job>) -> Result<(), Box<Job>> {
-        self.push_seeing_spinner(job).map(|_| ())
+        self.push_job(job).map(|_| ())
     }
 
-    /// As `push`; `Some(core)` when a worker was spinning on the queue
-    /// (it takes the job within a moment, where a parked one takes tens of
-    /// microseconds to wake up), with the core it spins on (-1: unknown).
+    /// As `push`, for a caller that will wait for the reply (`handoff`):
+    /// `Some(core)` when a worker was spinning on the queue (it takes the
+    /// job within a moment, where a parked one takes tens of microseconds
+    /// to wake up), with the core it spins on (-1: unknown). The caller's
+    /// own core is noted for the spinner (see `spin`).
     pub fn push_seeing_spinner(&self, job: Box<Job>) -> Result<Option<i32>, Box<Job>> {
         self.pusher_cpu.store(current_cpu(), Ordering::Relaxed);
+        self.push_job(job)
+            .map(|spinning| spinning.then(|| self.spinner_cpu.load(Ordering::Relaxed)))
+    }
+
+    /// Pushes; true when a worker was spinning (else one is woken).
+    fn push_job(&self, job: Box<Job>) -> Result<bool, Box<Job>> {
         {
             let live = sync::read(&self.live);
             if *live == 0 {
@@ -124,9 +134,9 @@ impl SharedQueue {
         fence(Ordering::SeqCst);
         if !self.spinner.load(Ordering::SeqCst) {
             self.wake_one();
-            return Ok(None);
+            return Ok(false);
         }
-        Ok(Some(self.spinner_cpu.load(Ordering::Relaxed)))
+        Ok(true)
     }
 
     pub fn len(&self) -> usize {
