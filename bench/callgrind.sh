@@ -85,6 +85,12 @@ for name in set(fa) | set(fb):
     d = (fb.get(name, 0) - fa.get(name, 0)) / CALLS
     diffs[name] = d
     objs[obj(name)] = objs.get(obj(name), 0) + d
+# The two runs' function tables must agree for the shares to mean
+# anything (they do not when JIT code or a thread's frames differ between
+# them): checked against the totals.
+if abs(sum(objs.values()) - (tb - ta) / CALLS) > 0.1 * (tb - ta) / CALLS:
+    print("(no breakdown: the two runs' function tables differ; run again)")
+    sys.exit(0)
 print("by object file (instructions per call):")
 for o, d in sorted(objs.items(), key=lambda kv: -kv[1]):
     if d >= 20:
