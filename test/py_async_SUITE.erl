@@ -18,7 +18,7 @@
          async_generator_fold_iter/1, stop_with_pending/1, stop_with_stubborn_and_stuck/1,
          killed_callers/1, killed_callers_after_abandon/1, unconvertible_result/1,
          stop_answers_sync_calls/1, task_output/1, task_output_many/1,
-         task_output_caller_gone/1, task_output_no_caller/1]).
+         task_output_caller_gone/1, task_output_no_caller/1, restarts_free_loops/1]).
 
 suite() ->
     [{timetrap, {minutes, 3}}].
@@ -26,7 +26,7 @@ suite() ->
 all() ->
     [{group, awaiting}, {group, cancellation}, {group, erlang}, {group, output}, {group, streams},
      stop_with_pending, stop_with_stubborn_and_stuck, killed_callers_after_abandon,
-     stop_answers_sync_calls].
+     restarts_free_loops, stop_answers_sync_calls].
 
 groups() ->
     [{awaiting, [], [await_coroutine, awaitable_kinds, coroutine_raises,
@@ -612,6 +612,70 @@ killed_callers_after_abandon(_Config) ->
         ok = application:set_env(py, shutdown_timeout, 5000),
         ok = py:restart()
     end.
+
+%% 20 restarts, each after coroutine calls that answered, raised, timed
+%% out, lost their caller, async_called Erlang, and were pending at the
+%% stop: each stopped loop's thread ends and its eventfd is closed (the
+%% number of eventfds and loop threads does not grow with the restarts).
+restarts_free_loops(_Config) ->
+    ok = py:restart(),
+    true = py_test_util:wait_until(fun() -> loop_threads() =:= 1 end, 500),
+    Before = {eventfds(), loop_threads()},
+    [restart_after_calls() || _ <- lists:seq(1, 20)],
+    %% A stopped loop's thread ends (and lets go of the loop) after it
+    %% reported it stopped: a moment later.
+    Settled = fun() ->
+                      {Fds, Threads} = {eventfds(), loop_threads()},
+                      Fds =< element(1, Before) + 2 andalso Threads =:= 1
+              end,
+    _ = py_test_util:wait_until(Settled, 250),
+    After = {eventfds(), loop_threads()},
+    ct:pal("eventfds and loop threads: ~p before 20 restarts, ~p after", [Before, After]),
+    ?assert(element(1, After) =< element(1, Before) + 2),
+    ?assertEqual(1, element(2, After)),
+    ?assertEqual(4, py:func(?H, double, [2])).
+
+restart_after_calls() ->
+    Self = self(),
+    ?assertEqual(42, py:func(?H, double, [21])),
+    {python, 'ValueError', _, _} =
+        py_test_util:error_of(fun() -> py:func(?H, boom, [<<"no">>]) end),
+    ?assertEqual(self(), py:func(?H, me, [])),
+    ?assertEqual(3, py:func(?H, call_erlang, [erlang, length, [[a, b, c]]])),
+    TimedOut = make_ref(),
+    ?assertEqual({py_timeout, 50},
+                 py_test_util:error_of(fun() ->
+                                               py:func(?H, guarded, [Self, TimedOut, 30], [],
+                                                       [{timeout, 50}])
+                                       end)),
+    receive {finally, TimedOut} -> ok after 5000 -> ct:fail(no_finally) end,
+    Killed = make_ref(),
+    Caller = spawn(fun() -> py:func(?H, guarded, [Self, Killed, 30]) end),
+    receive {started, Killed} -> ok after 5000 -> ct:fail(not_started) end,
+    exit(Caller, kill),
+    receive {finally, Killed} -> ok after 5000 -> ct:fail(no_finally) end,
+    Left = make_ref(),
+    spawn(fun() -> Self ! {answer, Left, catch py:func(?H, guarded, [Self, Left, 30])} end),
+    receive {started, Left} -> ok after 5000 -> ct:fail(not_started) end,
+    ok = py:stop(),
+    receive {answer, Left, R} -> ?assertMatch({'EXIT', {py_loop_stopped, _}}, R)
+    after 5000 -> ct:fail(not_answered) end,
+    flush_tagged([TimedOut, Killed, Left]),
+    ok = py_test_util:start().
+
+flush_tagged(Tags) ->
+    [flush_tag(Tag) || Tag <- Tags],
+    ok.
+
+flush_tag(Tag) ->
+    receive {_, Tag} -> flush_tag(Tag) after 0 -> ok end.
+
+%% The eventfds open in this OS process.
+eventfds() ->
+    {ok, Fds} = file:list_dir("/proc/self/fd"),
+    length([Fd || Fd <- Fds,
+                  file:read_link_all(filename:join("/proc/self/fd", Fd))
+                      =:= {ok, "anon_inode:[eventfd]"}]).
 
 %% The OS threads of loops (named py-loop-Id) in this OS process.
 loop_threads() ->

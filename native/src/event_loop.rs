@@ -291,7 +291,8 @@ fn thread_main(shared: Arc<LoopShared>, ready: Sender<Result<(), String>>) {
                 let inbox = Py::new(
                     py,
                     LoopInbox {
-                        shared: shared.clone(),
+                        shared: Arc::downgrade(&shared),
+                        backlog: Mutex::new(Vec::new()),
                     },
                 )?;
                 Ok((run, inbox))
@@ -304,12 +305,13 @@ fn thread_main(shared: Arc<LoopShared>, ready: Sender<Result<(), String>>) {
             }
         };
         let _ = ready.send(Ok(()));
-        if let Err(e) = run.call1((inbox,)) {
+        if let Err(e) = run.call1((inbox.clone_ref(py),)) {
             e.print(py);
         }
         // Refuses new awaitables (if the loop ended on its own, on an
         // error, it was not stopped yet).
         shared.stop(0);
+        inbox.get().stop_backlog(py);
         // Whatever is left (the loop ended on an error, or events came in
         // after the stop): answered or dropped here, with the GIL held.
         while let Ok(event) = shared.rx.try_recv() {
@@ -464,8 +466,10 @@ pub struct AsyncJob {
     flags: u64,
     caller: LocalPid,
     pending: Arc<Pending>,
-    /// The loop whose table lists it.
-    target: Option<Arc<LoopShared>>,
+    /// The loop whose table lists it. Weak: a Python object (a task's
+    /// context, an exception's traceback, a cycle waiting for the
+    /// collector) must not keep a stopped loop (its eventfd) alive.
+    target: Option<Weak<LoopShared>>,
     /// What its task wrote to `sys.stdout`/`sys.stderr` and did not send
     /// yet (an unfinished line), per stream: see `output`.
     output: Mutex<[Vec<u8>; 2]>,
@@ -493,7 +497,7 @@ impl AsyncJob {
             flags,
             caller,
             pending,
-            target,
+            target: target.as_ref().map(Arc::downgrade),
             output: Mutex::new([Vec::new(), Vec::new()]),
         }
     }
@@ -544,7 +548,7 @@ impl AsyncJob {
 
     /// Lets go of a job that will not be awaited, without answering it.
     fn discard(self) {
-        if let Some(lp) = &self.target {
+        if let Some(lp) = self.target.as_ref().and_then(Weak::upgrade) {
             lock(&lp.jobs).remove(&self.id);
         }
         if let Some(job) = self.pending.take() {
@@ -561,7 +565,7 @@ impl AsyncJob {
         let Some(job) = self.pending.take() else {
             return;
         };
-        if let Some(lp) = &self.target {
+        if let Some(lp) = self.target.as_ref().and_then(Weak::upgrade) {
             lock(&lp.jobs).remove(&self.id);
         }
         let message = job.env.run(|e| {
@@ -682,26 +686,92 @@ impl AsyncJob {
 /// The loop's inbox as the Python side sees it.
 #[pyclass(frozen, module = "beam._asyncio", name = "Inbox")]
 pub struct LoopInbox {
-    shared: Arc<LoopShared>,
+    /// Weak: the Python side's objects (the asyncio loop and its state
+    /// refer to each other, a cycle only the collector frees) must not
+    /// keep a stopped loop alive; its thread holds it while it runs.
+    shared: Weak<LoopShared>,
+    /// Events taken from the channel and not yet handed to Python (making
+    /// the list failed partway): handed first next time.
+    backlog: Mutex<Vec<Item>>,
+}
+
+/// An event as the Python side gets it, its objects made.
+enum Item {
+    Await(Py<AsyncJob>, Py<PyAny>),
+    Cancel(u64),
+    Reply(u64, Py<PyAny>),
+    Stop(f64),
+}
+
+impl Item {
+    fn from_event(py: Python<'_>, event: Event) -> Item {
+        match event {
+            Event::Await { job, awaitable } => Item::Await(job, awaitable),
+            Event::Cancel(id) => Item::Cancel(id),
+            Event::Reply { id, reply } => Item::Reply(id, call_result(py, id, reply)),
+            Event::Stop { grace_ms } => Item::Stop(grace_ms as f64 / 1000.0),
+        }
+    }
+
+    /// `(kind, a, b)`; the item stays whole (it is kept if this fails).
+    fn tuple<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        match self {
+            Item::Await(job, awaitable) => PyTuple::new(
+                py,
+                [
+                    0u8.into_pyobject(py)?.into_any(),
+                    job.bind(py).clone().into_any(),
+                    awaitable.bind(py).clone(),
+                ],
+            ),
+            Item::Cancel(id) => (1u8, *id, py.None()).into_pyobject(py),
+            Item::Reply(id, result) => (2u8, *id, result.clone_ref(py)).into_pyobject(py),
+            Item::Stop(grace_s) => (3u8, *grace_s, py.None()).into_pyobject(py),
+        }
+    }
+}
+
+impl LoopInbox {
+    fn shared(&self) -> PyResult<Arc<LoopShared>> {
+        self.shared
+            .upgrade()
+            .ok_or_else(|| PyRuntimeError::new_err("py's event loop is gone"))
+    }
+
+    /// The jobs of the events never handed to Python, answered
+    /// `py_loop_stopped` (the loop has ended). GIL held.
+    fn stop_backlog(&self, py: Python<'_>) {
+        let backlog = std::mem::take(&mut *lock(&self.backlog));
+        for item in backlog {
+            if let Item::Await(job, awaitable) = item {
+                close_awaitable(awaitable.bind(py));
+                job.get().stopped(py);
+            }
+        }
+    }
 }
 
 #[pymethods]
 impl LoopInbox {
-    fn fileno(&self) -> i32 {
-        self.shared.efd
+    fn fileno(&self) -> PyResult<i32> {
+        Ok(self.shared()?.efd)
     }
 
     /// Tasks now on the loop (kept by the Python side).
     fn set_pending(&self, n: usize) {
-        self.shared.pending.store(n, Ordering::Relaxed);
+        if let Some(s) = self.shared.upgrade() {
+            s.pending.store(n, Ordering::Relaxed);
+        }
     }
 
     /// Everything that arrived: a list of `(kind, a, b)`: `(0, job,
     /// awaitable)`, `(1, job_id, None)` (cancel), `(2, call_id, (ok,
     /// value_or_exception))` (an `async_call` reply), `(3, grace_s, None)`
-    /// (stop).
+    /// (stop). If making the list fails partway (no memory), the events
+    /// not in it are kept for the next call (the loop is woken for it):
+    /// none is lost.
     fn take<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let s = &self.shared;
+        let s = self.shared()?;
         // The eventfd is read *before* the flag is cleared: cleared first,
         // a push between the two would write, see its write consumed by
         // this read, and leave the flag set with nothing to read: no push
@@ -716,26 +786,25 @@ impl LoopInbox {
             libc::read(s.efd, (&mut buf as *mut u64).cast(), 8);
         }
         s.wake_pending.store(false, Ordering::SeqCst);
-        let out = PyList::empty(py);
+        let mut items = std::mem::take(&mut *lock(&self.backlog));
         while let Ok(event) = s.rx.try_recv() {
-            let item = match event {
-                Event::Await { job, awaitable } => PyTuple::new(
-                    py,
-                    [
-                        0u8.into_pyobject(py)?.into_any(),
-                        job.into_bound(py).into_any(),
-                        awaitable.into_bound(py),
-                    ],
-                )?,
-                Event::Cancel(id) => (1u8, id, py.None()).into_pyobject(py)?,
-                Event::Reply { id, reply } => {
-                    (2u8, id, call_result(py, id, reply)).into_pyobject(py)?
+            items.push(Item::from_event(py, event));
+        }
+        let out = PyList::empty(py);
+        let mut items = items.into_iter();
+        while let Some(item) = items.next() {
+            if let Err(e) = item.tuple(py).and_then(|t| out.append(t)) {
+                let mut backlog = lock(&self.backlog);
+                backlog.push(item);
+                backlog.extend(items);
+                drop(backlog);
+                // Called again soon, for what is kept.
+                s.wake();
+                if out.is_empty() {
+                    return Err(e);
                 }
-                Event::Stop { grace_ms } => {
-                    (3u8, grace_ms as f64 / 1000.0, py.None()).into_pyobject(py)?
-                }
-            };
-            out.append(item)?;
+                return Ok(out);
+            }
         }
         Ok(out)
     }

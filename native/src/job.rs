@@ -9,7 +9,7 @@
 //! whether the reply is in its mailbox.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use crossbeam_queue::ArrayQueue;
 
@@ -116,7 +116,7 @@ impl Job {
     /// is nothing to await).
     pub fn awaiting(&self, target: &Arc<LoopShared>) -> bool {
         match &self.cell {
-            Some(cell) => cell.awaiting(target.clone(), self.id),
+            Some(cell) => cell.awaiting(Arc::downgrade(target), self.id),
             None => true,
         }
     }
@@ -179,7 +179,9 @@ enum Phase {
     Queued,
     Running(Arc<WorkerShared>, u64),
     /// Its result is being awaited on the event loop (task of job `u64`).
-    Awaiting(Arc<LoopShared>, u64),
+    /// Weak: the caller's handle (a term it may keep) must not keep a
+    /// stopped loop alive.
+    Awaiting(Weak<LoopShared>, u64),
     Done,
     Cancelled,
 }
@@ -207,7 +209,7 @@ impl JobCell {
 
     /// The job's result is handed to the event loop; false when the caller
     /// gave up meanwhile (then nothing is to be awaited).
-    fn awaiting(&self, target: Arc<LoopShared>, job_id: u64) -> bool {
+    fn awaiting(&self, target: Weak<LoopShared>, job_id: u64) -> bool {
         let mut phase = self.lock();
         match *phase {
             Phase::Cancelled => false,
@@ -262,7 +264,9 @@ impl JobCell {
                 atoms::cancelled()
             }
             Phase::Awaiting(target, job_id) => {
-                target.cancel(job_id);
+                if let Some(target) = target.upgrade() {
+                    target.cancel(job_id);
+                }
                 atoms::cancelled()
             }
             Phase::Queued | Phase::Cancelled => atoms::cancelled(),
