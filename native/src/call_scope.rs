@@ -113,14 +113,20 @@ where
             });
             send_from_thread(&env, &cur.caller, message)
         };
-        let delivered = match &cur.cell {
-            Some(cell) => cell.unless_cancelled(send).unwrap_or(false),
-            None => send(),
-        };
-        if delivered {
-            Delivery::Delivered
-        } else {
-            Delivery::Gone
-        }
+        deliver(cur.cell.as_deref(), send)
     })
+}
+
+/// Runs `send` (true when the caller was alive) unless the call's job was
+/// cancelled: a caller that gave up gets nothing more of its call.
+pub fn deliver(cell: Option<&JobCell>, send: impl FnOnce() -> bool) -> Delivery {
+    let delivered = match cell {
+        Some(cell) => cell.unless_cancelled(send).unwrap_or(false),
+        None => send(),
+    };
+    if delivered {
+        Delivery::Delivered
+    } else {
+        Delivery::Gone
+    }
 }

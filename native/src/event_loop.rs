@@ -42,7 +42,7 @@ use rustler::{Encoder, Env, LocalPid, OwnedEnv, Resource, ResourceArc, Term};
 
 use crate::atoms;
 use crate::beam_native::{self, CallbackRes};
-use crate::call_scope::Delivery;
+use crate::call_scope::{self, Delivery};
 use crate::error::PyNifError;
 use crate::exception::exception_term;
 use crate::job::Job;
@@ -535,15 +535,7 @@ impl AsyncJob {
             });
             send_from_thread(&env, &job.caller, message)
         };
-        let delivered = match job.cell() {
-            Some(cell) => cell.unless_cancelled(send).unwrap_or(false),
-            None => send(),
-        };
-        if delivered {
-            Delivery::Delivered
-        } else {
-            Delivery::Gone
-        }
+        call_scope::deliver(job.cell().map(Arc::as_ref), send)
     }
 
     /// Lets go of a job that will not be awaited, without answering it.
