@@ -117,26 +117,23 @@ fn submit_wait<'a>(env: Env<'a>, reference: Term<'a>, request: Term<'a>) -> Term
         return atoms::big().encode(env);
     }
     let (job, alone) = Job::new(env.pid(), reference, request, false).counted();
-    if !alone {
-        // Other calls in flight: the reply comes as a message.
-        return match queue::shared().push(job) {
-            Ok(()) => atoms::ok().encode(env),
-            Err(job) => {
-                job.recycle();
-                atoms::stopped().encode(env)
-            }
-        };
-    }
-    let (job, handoff) = job.with_handoff();
-    match queue::shared().push_seeing_spinner(job) {
-        Err(job) => {
+    // With other calls in flight, no handoff: the reply comes as a message.
+    let (pushed, handoff) = if alone {
+        let (job, handoff) = job.with_handoff();
+        (queue::shared().push_seeing_spinner(job), Some(handoff))
+    } else {
+        (queue::shared().push(job).map(|()| None), None)
+    };
+    match (pushed, handoff) {
+        (Err(job), _) => {
             job.recycle();
             atoms::stopped().encode(env)
         }
-        Ok(spinner) => match handoff.wait(env, spinner) {
+        (Ok(spinner), Some(handoff)) => match handoff.wait(env, spinner) {
             Waited::Reply(message) => message,
             Waited::Message => atoms::ok().encode(env),
         },
+        (Ok(_), None) => atoms::ok().encode(env),
     }
 }
 
