@@ -102,11 +102,8 @@ call({'$py_node', _, Node, _, _, Watch} = Member, Request, Opts) ->
 call_watching_node({'$py_node', _, Node, Server, Load, _} = Member, Owner, Request, Opts, Wait) ->
     Alias = alias([reply]),
     true = erlang:monitor_node(Node, true),
-    Done = py_pools:in_flight(Alias, Load, 1, Server),
-    Server ! {'$py_call', Alias, Owner, group_leader(), Request, Opts},
-    try receive_watching_node(Member, Alias, Wait)
-    after Done()
-    end.
+    send_call(Server, Load, Alias, Owner, Request, Opts,
+              fun() -> receive_watching_node(Member, Alias, Wait) end).
 
 receive_watching_node({'$py_node', _, Node, _, _, _} = Member, Alias, Wait) ->
     receive
@@ -130,9 +127,16 @@ receive_watching_node({'$py_node', _, Node, _, _, _} = Member, Alias, Wait) ->
 %% reply removes the monitor).
 call_watching_server({'$py_node', _, _, Server, Load, _} = Member, Owner, Request, Opts, Wait) ->
     MRef = erlang:monitor(process, Server, [{alias, reply_demonitor}]),
-    Done = py_pools:in_flight(MRef, Load, 1, Server),
-    Server ! {'$py_call', MRef, Owner, group_leader(), Request, Opts},
-    try receive_watching_server(Member, MRef, Wait)
+    send_call(Server, Load, MRef, Owner, Request, Opts,
+              fun() -> receive_watching_server(Member, MRef, Wait) end).
+
+%% Sends a call to the node's server, its reply to `ReplyTo', counted in
+%% the member's load (and known to py_pools, for a caller that dies) while
+%% `Receive' waits for it.
+send_call(Server, Load, ReplyTo, Owner, Request, Opts, Receive) ->
+    Done = py_pools:in_flight(ReplyTo, Load, 1, Server),
+    Server ! {'$py_call', ReplyTo, Owner, group_leader(), Request, Opts},
+    try Receive()
     after Done()
     end.
 
