@@ -60,7 +60,9 @@
 
 -type error() :: {bad_config, Setting :: atom(), Value :: term(), Why :: string()}.
 
--define(KEY, {?MODULE, config}).
+%% An atom key: hashed at each read, on every call (a tuple key costs a
+%% few hundred instructions more).
+-define(KEY, ?MODULE).
 
 %% The settings: name, default, check (returns `{ok, Normalised}' or
 %% `{error, Why}'). The order is the order they are checked in.

@@ -45,7 +45,8 @@
 %% threads this slot's earlier workers left behind, still blocked (in C
 %% code) after their worker was killed or declared stuck.
 
--define(KEY, {?MODULE, members}).
+%% The members, read on every call: an atom key (cheaper to hash).
+-define(KEY, ?MODULE).
 -define(TIMEOUTS, 1).
 %% How long after a worker's owner died its thread may still be finishing
 %% before it counts as left behind.

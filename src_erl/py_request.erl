@@ -104,6 +104,7 @@ flags(Strings, Return, false) -> flags(Strings, Return) bor ?NO_AWAIT.
 
 %% @doc The request with these flags.
 -spec set_flags(request(), flags()) -> request().
+set_flags(Request, Flags) when element(2, Request) =:= Flags -> Request;
 set_flags(Request, Flags) -> setelement(2, Request, Flags).
 
 %%% The handles of a request --------------------------------------------------
