@@ -24,7 +24,6 @@ use std::sync::{Arc, Mutex};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
-use rustler::env::SavedTerm;
 use rustler::{Atom, Encoder, Env, LocalPid, NifMap, OwnedEnv, Resource, ResourceArc, Term};
 
 use crate::atoms;
@@ -80,10 +79,14 @@ pub struct WorkerShared {
 /// The running job's caller, as the watch thread needs it.
 #[derive(Default)]
 struct Current {
-    /// Holds a copy of the job's reference (the job's own environment is
+    /// Where the watch builds its answer (the job's own environment is
     /// the worker's while the job runs).
     env: OwnedEnv,
-    reference: Option<SavedTerm>,
+    /// The running job's reference, a term of the job's environment: its
+    /// words stay as they are until the job is recycled, after `end`
+    /// (the worker only adds terms to that environment meanwhile), so the
+    /// watch may copy it under this lock. Not copied for every job.
+    reference: Option<rustler::sys::ErlNifTerm>,
     caller: Option<LocalPid>,
     job_id: u64,
     cell: Option<Arc<JobCell>>,
@@ -310,9 +313,7 @@ impl WorkerShared {
     /// The job starts: its caller is recorded for the watch.
     fn begin(&self, job: &Job) {
         let mut current = sync::lock(&self.current);
-        let current = &mut *current;
-        current.env.clear();
-        current.reference = Some(job.env.run(|env| current.env.save(job.reference.load(env))));
+        current.reference = Some(job.env.run(|env| job.reference.load(env).as_c_arg()));
         current.caller = Some(job.caller);
         current.job_id = job.id;
         current.cell = job.cell().cloned();
@@ -344,8 +345,14 @@ impl WorkerShared {
         let id = self.id;
         let env = &current.env;
         let message = env.run(|e| {
+            // SAFETY: `reference` is a live term of the running job's
+            // environment (see `Current::reference`: the job is not
+            // recycled before `end`, which takes this lock); enif_make_copy
+            // only reads it, into this thread's own environment.
+            let reference =
+                unsafe { Term::new(e, rustler::sys::enif_make_copy(e.as_c_arg(), reference)) };
             let reply = (atoms::error(), (atoms::py_worker_down(), id)).encode(e);
-            env.save((reference.load(e), reply).encode(e))
+            env.save((reference, reply).encode(e))
         });
         let send = || {
             send_from_thread(env, &caller, message);
