@@ -1,7 +1,14 @@
-//! Every atom the NIF uses, created once per VM by rustler (the request
-//! tags are `request::Request`'s, the keys of map results their structs').
+//! Every atom the NIF uses, created once per VM by rustler (the keys of
+//! map results are their structs').
 
 rustler::atoms! {
+    // Request tags (see `request`).
+    call,
+    getattr,
+    resolve,
+    value,
+    eval,
+    exec,
     ok,
     any,
     error,

@@ -30,12 +30,16 @@ use rustler::{Env, Term};
 use crate::job::Job;
 use crate::queue;
 use crate::sync;
-use crate::term_budget::{within_budget, CELL_BUDGET};
+use crate::term_budget::{copy_cost, Cost, CELL_BUDGET, IDENTIFIER_COST};
+use crate::tuple::Tuple;
+use crate::valgrind;
 
 /// How long a caller waits in the NIF for a reply. A normal-scheduler NIF
 /// must return within a millisecond; this stays far below, and below the
 /// busy wait of an idle BEAM scheduler (which would spin anyway).
 const SPIN_WAIT: Duration = Duration::from_micros(10);
+/// Under valgrind, yields before the caller stops waiting.
+const VALGRIND_YIELDS: u32 = 64;
 /// Polls between clock reads.
 const CLOCK_EVERY: u32 = 16;
 
@@ -73,7 +77,7 @@ impl Drop for InFlight {
 #[derive(Default)]
 pub struct Handoff {
     state: AtomicU8,
-    slot: Mutex<Option<(Box<Job>, SavedTerm)>>,
+    slot: Mutex<Option<(Box<Job>, SavedTerm, Cost)>>,
 }
 
 /// What the waiting caller got.
@@ -82,6 +86,18 @@ pub enum Waited<'a> {
     Reply(Term<'a>),
     /// No reply in time: it comes as a message.
     Message,
+}
+
+/// What copying a reply message `{Ref, Reply}` costs: the caller's own
+/// plain reference keeps nothing alive, so only `Reply` is looked at for
+/// what it holds (see `Job::recycle_handed_over`).
+fn reply_cost(message: Term<'_>) -> Option<Cost> {
+    let reply = Tuple::new(message).and_then(|t| t.get(1))?;
+    let cost = copy_cost(&[reply], CELL_BUDGET - IDENTIFIER_COST - 3)?;
+    Some(Cost {
+        units: cost.units + IDENTIFIER_COST + 3,
+        ..cost
+    })
 }
 
 impl Handoff {
@@ -93,20 +109,19 @@ impl Handoff {
         if self.state.load(Ordering::Acquire) != WAITING {
             return Some((job, message));
         }
-        let small = job
-            .env
-            .run(|env| within_budget(&[message.load(env)], CELL_BUDGET));
-        if !small {
+        let Some(cost) = job.env.run(|env| reply_cost(message.load(env))) else {
             return Some((job, message));
-        }
-        *sync::lock(&self.slot) = Some((job, message));
+        };
+        *sync::lock(&self.slot) = Some((job, message, cost));
         match self
             .state
             .compare_exchange(WAITING, FILLED, Ordering::AcqRel, Ordering::Acquire)
         {
             Ok(_) => None,
             // The caller gave up meanwhile: the job is the worker's again.
-            Err(_) => sync::lock(&self.slot).take(),
+            Err(_) => sync::lock(&self.slot)
+                .take()
+                .map(|(job, message, _)| (job, message)),
         }
     }
 
@@ -129,8 +144,17 @@ impl Handoff {
     /// 4-20 ms). (With other calls in flight, see `IN_FLIGHT`, the job has
     /// no handoff at all.)
     pub fn wait<'a>(&self, env: Env<'a>, spinner: Option<i32>) -> Waited<'a> {
-        let elsewhere = spinner.filter(|&cpu| cpu < 0 || cpu != queue::current_cpu());
-        if elsewhere.is_some() {
+        if spinner.is_some() && valgrind::running_on_valgrind() {
+            // One thread at a time, whatever the cores: the worker runs
+            // only when this one yields (see `valgrind`).
+            for _ in 0..VALGRIND_YIELDS {
+                match self.state.load(Ordering::Acquire) {
+                    FILLED => return self.take(env),
+                    SENT => return Waited::Message,
+                    _ => std::thread::yield_now(),
+                }
+            }
+        } else if spinner.is_some_and(|cpu| cpu < 0 || cpu != queue::current_cpu()) {
             let start = Instant::now();
             let mut n = 0u32;
             loop {
@@ -160,9 +184,10 @@ impl Handoff {
     /// check, so the copy is short); the job is recycled.
     fn take<'a>(&self, env: Env<'a>) -> Waited<'a> {
         match sync::lock(&self.slot).take() {
-            Some((job, message)) => {
+            Some((job, message, cost)) => {
                 let reply = job.env.run(|e| message.load(e).in_env(env));
-                job.recycle();
+                drop(message);
+                job.recycle_handed_over(cost);
                 Waited::Reply(reply)
             }
             // Cannot happen: FILLED is set after the slot.

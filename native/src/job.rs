@@ -23,6 +23,8 @@ use crate::handoff::{Handoff, InFlight};
 use crate::housekeeper;
 use crate::send::send_from_thread;
 use crate::sync;
+use crate::term_budget::Cost;
+use crate::tuple::Tuple;
 use crate::worker::WorkerShared;
 
 static NEXT_JOB_ID: AtomicU64 = AtomicU64::new(1);
@@ -40,14 +42,28 @@ pub struct Job {
     handoff: Option<Arc<Handoff>>,
     /// Counts the job among those with a handoff, while it lives.
     _in_flight: Option<InFlight>,
+    /// About the words `env` holds (earlier jobs' terms and this job's
+    /// request), when they hold nothing else (no binary, no resource):
+    /// then the environment may be reused without clearing it (see
+    /// `recycle_handed_over`). `None`: unknown, cleared when recycled.
+    env_units: Option<usize>,
+    /// What `env` held before this job (see `env_units`).
+    env_held: usize,
 }
 
-/// Cleared environments ready for reuse: allocating one costs more than
-/// a small call's conversions.
-static ENV_POOL: OnceLock<ArrayQueue<OwnedEnv>> = OnceLock::new();
+/// Environments ready for reuse, with the units they still hold (0 when
+/// cleared): allocating one costs more than a small call's conversions.
+static ENV_POOL: OnceLock<ArrayQueue<(OwnedEnv, usize)>> = OnceLock::new();
 const ENV_POOL_SIZE: usize = 256;
 
-fn env_pool() -> &'static ArrayQueue<OwnedEnv> {
+/// An environment that holds at most this many units of earlier small
+/// jobs' terms (and nothing they keep alive) is reused without clearing
+/// it: clearing frees its heap fragment, and the next job's copy
+/// allocates one again, a third of a small call's cost on the
+/// scheduler thread. About 8 KB at most per environment.
+const ENV_KEEP_UNITS: usize = 1024;
+
+fn env_pool() -> &'static ArrayQueue<(OwnedEnv, usize)> {
     ENV_POOL.get_or_init(|| ArrayQueue::new(ENV_POOL_SIZE))
 }
 
@@ -55,10 +71,24 @@ impl Job {
     /// Copies `reference` and `request` into an environment: only a copy,
     /// no conversion (that is the worker's). The caller makes sure the copy
     /// is cheap enough for its thread (`term_budget`).
-    pub fn new(caller: LocalPid, reference: Term, request: Term, cancellable: bool) -> Box<Job> {
-        let env = env_pool().pop().unwrap_or_default();
-        let reference = env.save(reference);
-        let request = env.save(request);
+    pub fn new<'a>(
+        caller: LocalPid,
+        reference: Term<'a>,
+        request: Term<'a>,
+        cancellable: bool,
+    ) -> Box<Job> {
+        let (env, env_held) = env_pool().pop().unwrap_or_default();
+        // One copy of both (a pair made where they are): each copy sizes
+        // its term and may take a heap fragment.
+        let pair = env.save(pair(reference, request));
+        let (reference, request) = env.run(|e| {
+            let parts = Tuple::new(pair.load(e)).and_then(|t| t.get(0).zip(t.get(1)));
+            match parts {
+                Some((reference, request)) => (env.save(reference), env.save(request)),
+                // Cannot happen: the pair was made just above.
+                None => (pair.clone(), pair.clone()),
+            }
+        });
         Box::new(Job {
             id: NEXT_JOB_ID.fetch_add(1, Ordering::Relaxed),
             env,
@@ -69,7 +99,16 @@ impl Job {
             context: None,
             handoff: None,
             _in_flight: None,
+            env_units: None,
+            env_held,
         })
+    }
+
+    /// The same job, its request known to cost `request` to copy (see
+    /// `recycle_handed_over`).
+    pub fn with_request_cost(mut self: Box<Self>, request: Cost) -> Box<Job> {
+        self.env_units = (!request.holds).then(|| self.env_held.saturating_add(request.units));
+        self
     }
 
     /// The same job, counted among the jobs of callers that may wait in
@@ -86,6 +125,21 @@ impl Job {
         let handoff = Arc::new(Handoff::default());
         self.handoff = Some(handoff.clone());
         (self, handoff)
+    }
+}
+
+/// `{A, B}`, made where `a` is (rustler's `make_tuple` goes through a
+/// `Vec`).
+fn pair<'a>(a: Term<'a>, b: Term<'a>) -> Term<'a> {
+    let env = a.get_env();
+    let items = [a.as_c_arg(), b.as_c_arg()];
+    // SAFETY: both are live terms of `env`, the environment the tuple is
+    // made in; the call reads the two elements of `items`.
+    unsafe {
+        Term::new(
+            env,
+            rustler::sys::enif_make_tuple_from_array(env.as_c_arg(), items.as_ptr(), 2),
+        )
     }
 }
 
@@ -169,7 +223,22 @@ impl Job {
         }
         let Job { mut env, .. } = *self;
         env.clear();
-        let _ = env_pool().push(env);
+        let _ = env_pool().push((env, 0));
+    }
+
+    /// Recycles a job whose reply, costing `reply`, was copied by its
+    /// caller: its environment is reused as it is while it holds little
+    /// (`ENV_KEEP_UNITS`) and nothing it keeps alive, else cleared.
+    pub fn recycle_handed_over(self: Box<Self>, reply: Cost) {
+        let held = match self.env_units {
+            Some(units) if !reply.holds => units.saturating_add(reply.units),
+            _ => usize::MAX,
+        };
+        if held > ENV_KEEP_UNITS {
+            return self.recycle();
+        }
+        let Job { env, .. } = *self;
+        let _ = env_pool().push((env, held));
     }
 }
 

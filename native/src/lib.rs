@@ -36,6 +36,8 @@ mod sync;
 mod term_budget;
 mod to_erlang;
 mod to_python;
+mod tuple;
+mod valgrind;
 mod watch;
 mod word_hash;
 mod worker;

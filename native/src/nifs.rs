@@ -14,7 +14,7 @@ use crate::housekeeper;
 use crate::job::{Job, JobRes};
 use crate::queue;
 use crate::runtime;
-use crate::term_budget::{within_budget, CELL_BUDGET};
+use crate::term_budget::{copy_cost, within_budget, Cost, CELL_BUDGET, IDENTIFIER_COST};
 use crate::worker::{self, WorkerInfo, WorkerRes};
 
 pub fn load(_env: Env, _info: Term) -> bool {
@@ -112,11 +112,22 @@ fn submit<'a>(
 /// see `handoff`). Else `ok` (the reply comes as a message), `stopped` or
 /// `big`, as from `submit/4`.
 #[rustler::nif]
-fn submit_wait<'a>(env: Env<'a>, reference: Term<'a>, request: Term<'a>) -> Term<'a> {
-    if !within_budget(&[reference, request], CELL_BUDGET) {
-        return atoms::big().encode(env);
+fn submit_wait<'a>(env: Env<'a>, reference: Term<'a>, request: Term<'a>) -> NifResult<Term<'a>> {
+    // The caller's own make_ref: a plain reference keeps nothing alive,
+    // so only the request is looked at for what it holds.
+    if !reference.is_ref() {
+        return Err(rustler::Error::BadArg);
     }
-    let (job, alone) = Job::new(env.pid(), reference, request, false).counted();
+    let Some(cost) = copy_cost(&[request], CELL_BUDGET - IDENTIFIER_COST) else {
+        return Ok(atoms::big().encode(env));
+    };
+    let cost = Cost {
+        units: cost.units + IDENTIFIER_COST,
+        ..cost
+    };
+    let (job, alone) = Job::new(env.pid(), reference, request, false)
+        .with_request_cost(cost)
+        .counted();
     // With other calls in flight, no handoff: the reply comes as a message.
     let (pushed, handoff) = if alone {
         let (job, handoff) = job.with_handoff();
@@ -124,7 +135,7 @@ fn submit_wait<'a>(env: Env<'a>, reference: Term<'a>, request: Term<'a>) -> Term
     } else {
         (queue::shared().push(job).map(|()| None), None)
     };
-    match (pushed, handoff) {
+    Ok(match (pushed, handoff) {
         (Err(job), _) => {
             job.recycle();
             atoms::stopped().encode(env)
@@ -134,7 +145,7 @@ fn submit_wait<'a>(env: Env<'a>, reference: Term<'a>, request: Term<'a>) -> Term
             Waited::Message => atoms::ok().encode(env),
         },
         (Ok(_), None) => atoms::ok().encode(env),
-    }
+    })
 }
 
 /// As `submit/4`, for large requests, on a dirty scheduler: the request is

@@ -40,6 +40,7 @@ use crossbeam_queue::SegQueue;
 
 use crate::job::Job;
 use crate::sync;
+use crate::valgrind;
 
 /// How long an idle worker spins before parking. The spinner yields its
 /// core every few rounds: on a machine whose cores the BEAM's schedulers
@@ -50,6 +51,9 @@ const SPIN: Duration = Duration::from_micros(20);
 /// queues' counters); the yield lets a scheduler thread that shares the
 /// core run.
 const YIELD_EVERY: u32 = 8;
+
+/// A spin's polls under valgrind (see `spun_out`).
+const VALGRIND_POLLS: u32 = 512;
 
 /// What a worker takes from its queues.
 pub enum Msg {
@@ -392,7 +396,7 @@ impl WorkerQueue {
                 continue;
             }
             if shares_core || n.is_multiple_of(YIELD_EVERY) {
-                if start.elapsed() > SPIN {
+                if spun_out(start, n) {
                     return None;
                 }
                 std::thread::yield_now();
@@ -402,6 +406,19 @@ impl WorkerQueue {
                 std::hint::spin_loop();
             }
         }
+    }
+}
+
+/// Whether a spin that began at `start` and polled `n` times is over:
+/// after `SPIN`; under valgrind, which runs one thread at a time and
+/// far slower, after `VALGRIND_POLLS` polls (time would run out before
+/// the caller, which runs only while the spinner yields, could push the
+/// next job; see `valgrind`).
+fn spun_out(start: Instant, n: u32) -> bool {
+    if valgrind::running_on_valgrind() {
+        n >= VALGRIND_POLLS
+    } else {
+        start.elapsed() > SPIN
     }
 }
 

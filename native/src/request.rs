@@ -26,8 +26,8 @@
 
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyModule, PyString, PyTuple};
-use rustler::types::tuple::get_tuple;
-use rustler::{Binary, Encoder, Env, NifTaggedEnum, Term, TermType};
+use rustler::{Atom, Binary, Encoder, Env, Term, TermType};
+use smallvec::SmallVec;
 
 use crate::atoms;
 use crate::context::ContextInner;
@@ -38,13 +38,12 @@ use crate::resolve::{describe, get_attrs, resolve_path, split_dotted};
 use crate::runtime::{self, BeamTypes};
 use crate::to_erlang::{EncodeError, Encoder2, Options};
 use crate::to_python::{decode_kwargs, kwarg_name, Badarg, DecodeError, Decoder};
+use crate::tuple::Tuple;
 use crate::worker::WorkerState;
 
 /// A request, as decoded from its tuple (the tag atom is the variant's
 /// name). The parts that are converted later, and in several ways, stay
 /// terms.
-#[derive(NifTaggedEnum)]
-#[rustler(decode)]
 enum Request<'a> {
     /// `{call, Flags, Target, Args, Kwargs}`
     Call(u64, Term<'a>, Term<'a>, Term<'a>),
@@ -60,7 +59,25 @@ enum Request<'a> {
     Exec(u64, Term<'a>, Term<'a>),
 }
 
-impl Request<'_> {
+impl<'a> Request<'a> {
+    /// Read in place (a derived decoder copies the tuple into a `Vec` and
+    /// tries each variant in turn; this runs on every call).
+    fn decode(term: Term<'a>) -> Option<Request<'a>> {
+        let t = Tuple::new(term)?;
+        let tag = Atom::from_term(t.get(0)?).ok()?;
+        let flags: u64 = t.get(1)?.decode().ok()?;
+        let part = |i| t.get(i);
+        Some(match t.len() {
+            5 if tag == atoms::call() => Request::Call(flags, part(2)?, part(3)?, part(4)?),
+            4 if tag == atoms::getattr() => Request::Getattr(flags, part(2)?, part(3)?),
+            4 if tag == atoms::eval() => Request::Eval(flags, part(2)?, part(3)?),
+            4 if tag == atoms::exec() => Request::Exec(flags, part(2)?, part(3)?),
+            3 if tag == atoms::resolve() => Request::Resolve(flags, part(2)?),
+            3 if tag == atoms::value() => Request::Value(flags, part(2)?),
+            _ => return None,
+        })
+    }
+
     fn flags(&self) -> u64 {
         match *self {
             Request::Call(flags, ..)
@@ -171,7 +188,7 @@ fn run<'a, 'py>(
     globals: &Bound<'py, PyDict>,
     term: Term<'a>,
 ) -> Result<Executed<'a>, Failure<'a>> {
-    let request: Request<'a> = term.decode().map_err(|_| bad_request(term))?;
+    let request = Request::decode(term).ok_or_else(|| bad_request(term))?;
     let flags = request.flags();
     let opts = Options::from_flags(flags);
     // Calls and evals give awaitables to await; other requests never do.
@@ -291,7 +308,8 @@ fn decode_args<'py, 'a>(
     let Ok(iter) = term.into_list_iterator() else {
         return Err(bad_request(term));
     };
-    let mut args = Vec::new();
+    // On the stack for the usual few arguments.
+    let mut args: SmallVec<[Bound<'py, PyAny>; 8]> = SmallVec::new();
     for item in iter {
         args.push(dec.decode(item)?);
     }
@@ -309,19 +327,19 @@ fn target_object<'py, 'a>(
 ) -> Result<Bound<'py, PyAny>, Failure<'a>> {
     match term.get_type() {
         TermType::Tuple => {
-            let items = get_tuple(term).map_err(|_| name_error(term))?;
-            if items.len() == 2 && items[0] == atoms::py_value().to_term(term.get_env()) {
-                // `{'$py_value', Term}`: the term itself is the object.
-                return Ok(dec.decode(items[1])?);
-            }
-            if items.len() == 2 {
+            let items = Tuple::new(term).ok_or_else(|| name_error(term))?;
+            if let (2, Some(first), Some(second)) = (items.len(), items.get(0), items.get(1)) {
+                if first == atoms::py_value().to_term(term.get_env()) {
+                    // `{'$py_value', Term}`: the term itself is the object.
+                    return Ok(dec.decode(second)?);
+                }
                 // `{Module, Name}`, or `{Object, MethodName}` for methods.
-                let base = if items[0].is_tuple() {
-                    target_object(py, state, globals, dec, items[0])?
+                let base = if first.is_tuple() {
+                    target_object(py, state, globals, dec, first)?
                 } else {
-                    module_object(py, state, globals, items[0])?
+                    module_object(py, state, globals, first)?
                 };
-                return attribute(py, state, base, items[0], items[1]);
+                return attribute(py, state, base, first, second);
             }
             // An object handle (or anything else, which then is called).
             Ok(dec.decode(term)?)
