@@ -10,7 +10,8 @@
 handoff_test_() ->
     {setup, fun py_test_util:start/0, fun(_) -> py_test_util:stop() end,
      {inorder, [fun handed_over/0, fun large_reply_is_sent/0, fun errors/0,
-                fun concurrent_callers/0]}}.
+                fun concurrent_callers/0, fun mixed_replies/0, fun binaries_not_kept/0,
+                fun handles_not_kept/0]}}.
 
 req(M, F, A) ->
     py_request:set_flags(py_request:call({M, F}, A, []), py_request:flags(binary, value, true)).
@@ -63,3 +64,56 @@ concurrent_callers() ->
              ?assertEqual(0, Twice),
              ?assertEqual([{ok, I * K} || K <- lists:seq(1, 300)], Rs)
      end || {I, P} <- lists:zip(lists:seq(1, 8), Pids)].
+
+%% Handed-over jobs' environments are reused without clearing while they
+%% hold a few small terms (`Job::recycle_handed_over'): replies of every
+%% kind, small and large, in any order, are each exact.
+mixed_replies() ->
+    Requests = [case N rem 5 of
+                    0 -> {req(operator, add, [N, 1]), {ok, N + 1}};
+                    1 -> {req(builtins, bytes, [N rem 50]), {ok, binary:copy(<<0>>, N rem 50)}};
+                    2 -> {req(builtins, tuple, [[N, N]]), {ok, {N, N}}};
+                    3 -> {req(builtins, list, [lists:seq(1, N rem 300)]), {ok, lists:seq(1, N rem 300)}};
+                    4 -> {req(builtins, str, [N]), {ok, integer_to_binary(N)}}
+                end || N <- lists:seq(1, 3000)],
+    [?assertEqual(Want, element(2, submit(R))) || {R, Want} <- Requests].
+
+%% A binary in a handed-over call's request is not kept alive by the
+%% reused environment: once its owner is gone, its memory is freed.
+binaries_not_kept() ->
+    Before = erlang:memory(binary),
+    Size = 50000000,
+    %% A buffer: Python reads the binary in place, so the call is short
+    %% enough to be handed over.
+    {Pid, MRef} = spawn_monitor(fun() ->
+                                        B = binary:copy(<<7>>, Size),
+                                        Rs = [submit(req(builtins, len, [py:buffer(B)]))
+                                              || _ <- lists:seq(1, 20)],
+                                        [{ok, Size}] = lists:usort([R || {_, R} <- Rs]),
+                                        exit({done, length([x || {direct, _} <- Rs])})
+                                end),
+    receive {'DOWN', MRef, process, Pid, {done, Direct}} -> ?assert(Direct > 0) end,
+    ?assert(py_test_util:wait_until(fun() -> erlang:memory(binary) < Before + Size div 2 end, 100)).
+
+%% Nor is a handle in a handed-over reply: once Erlang drops it, Python
+%% frees the object.
+handles_not_kept() ->
+    py:exec(<<"import weakref\n"
+              "class Held: pass\n"
+              "def make_held():\n"
+              "    global held_ref\n"
+              "    h = Held()\n"
+              "    held_ref = weakref.ref(h)\n"
+              "    return h\n">>),
+    {Pid, MRef} = spawn_monitor(fun() ->
+                                        [{'$py', _, _} = py:func('__main__', make_held, [], [],
+                                                                 [{return, handle}])
+                                         || _ <- lists:seq(1, 20)],
+                                        exit(done)
+                                end),
+    receive {'DOWN', MRef, process, Pid, done} -> ok end,
+    ?assert(py_test_util:wait_until(
+              fun() ->
+                      py:exec(<<"import gc\ngc.collect()">>),
+                      py:eval(<<"held_ref() is None">>)
+              end, 100)).
