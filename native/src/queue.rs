@@ -52,8 +52,9 @@ const SPIN: Duration = Duration::from_micros(20);
 /// core run.
 const YIELD_EVERY: u32 = 8;
 
-/// A spin's polls under valgrind (see `spun_out`).
-const VALGRIND_POLLS: u32 = 512;
+/// A spin's polls under valgrind (see `spun_out`), each followed by a
+/// yield.
+const VALGRIND_POLLS: u32 = 256;
 
 /// What a worker takes from its queues.
 pub enum Msg {
@@ -395,7 +396,9 @@ impl WorkerQueue {
                 shared.spinner_cpu.store(cpu, Ordering::Relaxed);
                 continue;
             }
-            if shares_core || n.is_multiple_of(YIELD_EVERY) {
+            // Under valgrind no other thread runs between two polls: each
+            // poll yields (see `valgrind`).
+            if shares_core || n.is_multiple_of(YIELD_EVERY) || valgrind::running_on_valgrind() {
                 if spun_out(start, n) {
                     return None;
                 }
